@@ -1,0 +1,47 @@
+"""The verifier a device runs. Imports only the standard library and `cryptography`.
+
+Every function takes bytes or streams, trust anchors and limits, and returns what it
+verified or raises a subclass of `VerificationError`. None returns a bool to ignore.
+"""
+
+from firmseal.device.errors import (
+    CertificateError,
+    CertificateExpiredError,
+    CertificateNotYetValidError,
+    CertificateUsageError,
+    ChainError,
+    MalformedInputError,
+    SignatureEncodingError,
+    SignatureMismatchError,
+    SizeMismatchError,
+    UnsupportedKeyError,
+    VerificationError,
+)
+from firmseal.device.keys import fingerprint
+from firmseal.device.verify import (
+    TrustAnchor,
+    VerifiedImage,
+    parse_signed_object_unverified,
+    verify_detached,
+    verify_signed_object,
+)
+
+__all__ = [
+    "CertificateError",
+    "CertificateExpiredError",
+    "CertificateNotYetValidError",
+    "CertificateUsageError",
+    "ChainError",
+    "MalformedInputError",
+    "SignatureEncodingError",
+    "SignatureMismatchError",
+    "SizeMismatchError",
+    "TrustAnchor",
+    "UnsupportedKeyError",
+    "VerificationError",
+    "VerifiedImage",
+    "fingerprint",
+    "parse_signed_object_unverified",
+    "verify_detached",
+    "verify_signed_object",
+]

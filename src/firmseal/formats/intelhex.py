@@ -1,0 +1,139 @@
+"""Streaming Intel HEX decoding into the flat image it encodes.
+
+The image runs from the lowest to the highest address any data record writes; gaps between
+records read as the erased value (0xFF, as in erased NOR flash). Records may come in any
+order but may not overlap. Decoding takes two passes over the text: the first checks every
+record and finds the address range, the second writes the data at its offset. Memory grows
+with the number of separate address ranges, not with the image size.
+"""
+
+from __future__ import annotations
+
+import binascii
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from firmseal.errors import InvalidInputError
+
+ERASED_BYTE = 0xFF
+_DATA, _EOF, _EXT_SEGMENT, _START_SEGMENT, _EXT_LINEAR, _START_LINEAR = range(6)
+_MAX_LINE = 1 + 2 * (1 + 2 + 1 + 255 + 1) + 2  # colon, fields in hex, CRLF
+
+
+@dataclass(frozen=True)
+class HexLayout:
+    """The address range an Intel HEX file covers and the runs of data in it."""
+
+    start: int
+    end: int
+    runs: tuple[tuple[int, int], ...]
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+
+def looks_like_intel_hex(head: bytes) -> bool:
+    """Return True when the first bytes of a file read like an Intel HEX record."""
+    stripped = head.lstrip(b"\r\n\t ")
+    return stripped[:1] == b":" and all(c in b"0123456789abcdefABCDEF" for c in stripped[1:9])
+
+
+def _parse_line(line: bytes, raw_length: int, where: str) -> tuple[int, int, bytes]:
+    """Check one record line; return (offset, record type, data)."""
+    if raw_length > _MAX_LINE or line[:1] != b":" or len(line) % 2 == 0 or len(line) < 11:
+        raise InvalidInputError(
+            f"invalid Intel HEX in {where}: expected ':' and an even number of hex digits"
+        )
+    try:
+        record = binascii.unhexlify(line[1:])
+    except binascii.Error:
+        raise InvalidInputError(f"invalid Intel HEX in {where}: non-hex character") from None
+    length = record[0]
+    if len(record) != length + 5:
+        raise InvalidInputError(
+            f"invalid Intel HEX in {where}: byte count {length} does not match "
+            f"the {len(record) - 5} data bytes on the line"
+        )
+    if sum(record) & 0xFF:
+        raise InvalidInputError(f"invalid Intel HEX in {where}: checksum mismatch")
+    return int.from_bytes(record[1:3], "big"), record[3], record[4:-1]
+
+
+def _records(stream: BinaryIO, name: str) -> Iterator[tuple[int, bytes]]:
+    """Yield (absolute address, data) for every data record, checking every record."""
+    base = 0
+    seen_eof = False
+    for number, raw in enumerate(iter(lambda: stream.readline(_MAX_LINE + 1), b""), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        where = f"{name} line {number}"
+        if seen_eof:
+            raise InvalidInputError(f"invalid Intel HEX in {where}: data after the EOF record")
+        offset, kind, data = _parse_line(line, len(raw), where)
+        if kind == _DATA:
+            yield base + offset, data
+        elif kind == _EOF:
+            seen_eof = True
+        elif kind in (_EXT_SEGMENT, _EXT_LINEAR) and len(data) == 2:
+            shift = 4 if kind == _EXT_SEGMENT else 16
+            base = int.from_bytes(data, "big") << shift
+        elif kind not in (_START_SEGMENT, _START_LINEAR) or len(data) != 4:
+            raise InvalidInputError(
+                f"invalid Intel HEX in {where}: record type {kind} with {len(data)} data bytes"
+            )
+    if not seen_eof:
+        raise InvalidInputError(f"invalid Intel HEX in {name}: missing EOF record (:00000001FF)")
+
+
+def scan(stream: BinaryIO, name: str, max_size: int) -> HexLayout:
+    """First pass: check every record and return the address range and the data runs."""
+    runs: list[list[int]] = []
+    for address, data in _records(stream, name):
+        if not data:
+            continue
+        if runs and runs[-1][1] == address:
+            runs[-1][1] += len(data)
+        else:
+            runs.append([address, address + len(data)])
+    if not runs:
+        raise InvalidInputError(f"invalid Intel HEX in {name}: no data records")
+    runs.sort()
+    for previous, current in itertools.pairwise(runs):
+        if current[0] < previous[1]:
+            raise InvalidInputError(
+                f"invalid Intel HEX in {name}: data at 0x{current[0]:08x} overlaps data "
+                f"written up to 0x{previous[1]:08x}"
+            )
+    runs_found = tuple((start, end) for start, end in runs)
+    layout = HexLayout(runs[0][0], max(end for _, end in runs_found), runs_found)
+    if layout.size > max_size:
+        raise InvalidInputError(
+            f"Intel HEX {name} spans {layout.size} bytes (0x{layout.start:08x} to "
+            f"0x{layout.end:08x}), over the limit of {max_size} bytes"
+        )
+    return layout
+
+
+def decode(stream: BinaryIO, name: str, layout: HexLayout, out: BinaryIO) -> None:
+    """Second pass: write the flat image of `layout` to `out`, gaps filled with 0xFF."""
+    filler = bytes([ERASED_BYTE]) * 65536
+    position = layout.start
+    for start, end in layout.runs:
+        _fill(out, position - layout.start, start - position, filler)
+        position = end
+    out.truncate(layout.size)
+    for address, data in _records(stream, name):
+        out.seek(address - layout.start)
+        out.write(data)
+
+
+def _fill(out: BinaryIO, offset: int, count: int, filler: bytes) -> None:
+    out.seek(offset)
+    while count > 0:
+        step = min(count, len(filler))
+        out.write(filler[:step])
+        count -= step

@@ -1,0 +1,21 @@
+"""Key custody backends: each creates keys, returns public keys and signs digests."""
+
+from firmseal.kms.base import (
+    BackendSigner,
+    CreatedKey,
+    KeyBackend,
+    KeySpec,
+    KeyState,
+    SignatureScheme,
+    Signer,
+)
+
+__all__ = [
+    "BackendSigner",
+    "CreatedKey",
+    "KeyBackend",
+    "KeySpec",
+    "KeyState",
+    "SignatureScheme",
+    "Signer",
+]

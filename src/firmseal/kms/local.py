@@ -1,0 +1,148 @@
+"""The `local` key store: private keys on disk only under AES-256-GCM envelope encryption.
+
+Each key file holds a fresh 256-bit data key wrapped under the workspace master key, and
+the PKCS#8 private key encrypted under that data key. Both encryptions bind the key id as
+associated data, so a key file renamed to another id fails to decrypt instead of signing
+under the wrong identity. Files are created with mode 0600.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import uuid
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from firmseal.errors import InvalidInputError, KeyStoreError, NotFoundError
+from firmseal.fsutil import write_new_secret
+from firmseal.kms import software
+from firmseal.kms.base import CreatedKey, KeySpec, KeyState, SignatureScheme
+
+log = logging.getLogger(__name__)
+
+KEY_FILE_FORMAT = "firmseal-local-key/1"
+MASTER_KEY_BYTES = 32
+_NONCE_BYTES = 12
+_KEY_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def parse_master_key(text: str, source: str) -> bytes:
+    """Decode a base64 master key and check its length; `source` names where it came from."""
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"master key in {source} is not valid base64; expected 32 random bytes in base64, "
+            "for example from `openssl rand -base64 32`"
+        ) from exc
+    if len(key) != MASTER_KEY_BYTES:
+        raise InvalidInputError(
+            f"master key in {source} is {len(key)} bytes; expected {MASTER_KEY_BYTES} bytes "
+            "in base64, for example from `openssl rand -base64 32`"
+        )
+    return key
+
+
+def new_master_key_text() -> bytes:
+    return base64.b64encode(os.urandom(MASTER_KEY_BYTES)) + b"\n"
+
+
+def _seal(key: bytes, plaintext: bytes, aad: bytes) -> str:
+    nonce = os.urandom(_NONCE_BYTES)
+    return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, plaintext, aad)).decode()
+
+
+def _open(key: bytes, sealed: str, aad: bytes) -> bytes:
+    blob = base64.b64decode(sealed)
+    if len(blob) < _NONCE_BYTES + 16:
+        raise InvalidTag
+    return AESGCM(key).decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], aad)
+
+
+class LocalKeyStore:
+    """Envelope-encrypted key files in one folder, addressed as `local:KEY_ID`."""
+
+    name = "local"
+
+    def __init__(self, folder: Path, master_key: bytes) -> None:
+        self._folder = folder
+        self._master_key = master_key
+
+    def create_key(self, spec: KeySpec) -> CreatedKey:
+        key_id = str(uuid.uuid4())
+        private_key = software.generate_private_key(spec)
+        pkcs8 = private_key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        data_key = AESGCM.generate_key(bit_length=256)
+        aad = key_id.encode()
+        document = {
+            "format": KEY_FILE_FORMAT,
+            "key_id": key_id,
+            "spec": spec.value,
+            "wrapped_data_key": _seal(self._master_key, data_key, aad),
+            "encrypted_private_key": _seal(data_key, pkcs8, aad),
+        }
+        write_new_secret(self._path(key_id), json.dumps(document, indent=2).encode())
+        log.debug("created local key %s (%s)", key_id, spec)
+        return CreatedKey(f"local:{key_id}", spec, software.public_key_der(private_key))
+
+    def public_key_der(self, uri: str) -> bytes:
+        return software.public_key_der(self._load(uri))
+
+    def sign_digest(self, uri: str, digest: bytes, scheme: SignatureScheme) -> bytes:
+        return software.sign_digest(self._load(uri), digest, scheme)
+
+    def key_state(self, uri: str) -> KeyState:
+        """Return Enabled while the key file exists; Disabled is recorded by the service."""
+        if self._path(self._key_id(uri)).exists():
+            return KeyState.ENABLED
+        raise NotFoundError(f"key file for {uri} is missing from {self._folder}")
+
+    def check_master_key(self, uri: str) -> None:
+        """Decrypt one key to prove the master key matches; raise KeyStoreError if not."""
+        self._load(uri)
+
+    def _key_id(self, uri: str) -> str:
+        scheme, _, key_id = uri.partition(":")
+        if scheme != "local" or not _KEY_ID.match(key_id):
+            raise InvalidInputError(f"invalid local key URI {uri!r}; expected local:UUID")
+        return key_id
+
+    def _path(self, key_id: str) -> Path:
+        return self._folder / f"{key_id}.key.json"
+
+    def _load(self, uri: str) -> software.SigningKey:
+        key_id = self._key_id(uri)
+        path = self._path(key_id)
+        try:
+            document = json.loads(path.read_bytes())
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"key file for {uri} is missing from {self._folder}") from exc
+        except (OSError, ValueError) as exc:
+            raise KeyStoreError(f"key file {path} is unreadable or damaged: {exc}") from exc
+        if document.get("format") != KEY_FILE_FORMAT or document.get("key_id") != key_id:
+            raise KeyStoreError(f"key file {path} is not a {KEY_FILE_FORMAT} file for {uri}")
+        aad = key_id.encode()
+        try:
+            data_key = _open(self._master_key, document["wrapped_data_key"], aad)
+            pkcs8 = _open(data_key, document["encrypted_private_key"], aad)
+        except InvalidTag as exc:
+            raise KeyStoreError(
+                f"cannot decrypt key {uri}: the master key does not match the one it was "
+                "encrypted under; set FIRMSEAL_MASTER_KEY (or restore master.key) to the "
+                "original master key"
+            ) from exc
+        key = serialization.load_der_private_key(pkcs8, password=None)
+        if not isinstance(key, software.SigningKey):
+            raise KeyStoreError(f"key file {path} holds an unsupported key type")
+        return key
