@@ -19,12 +19,17 @@ class SignatureMismatchError(VerificationError):
     """The signature does not verify under the trusted key.
 
     Either the image changed after signing, or another key signed it. `trusted_fingerprint`
-    is the SHA-256 of the trusted key's DER SubjectPublicKeyInfo, as lowercase hex.
+    is the SHA-256 of the trusted key's DER SubjectPublicKeyInfo, as lowercase hex; `digest`
+    and `signature` let a caller with other candidate keys find out which one signed.
     """
 
-    def __init__(self, message: str, trusted_fingerprint: str) -> None:
+    def __init__(
+        self, message: str, trusted_fingerprint: str, digest: bytes, signature: bytes
+    ) -> None:
         super().__init__(message)
         self.trusted_fingerprint = trusted_fingerprint
+        self.digest = digest
+        self.signature = signature
 
 
 class SizeMismatchError(VerificationError):

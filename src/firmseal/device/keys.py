@@ -76,6 +76,8 @@ def verify_digest(
             f"signature does not verify under the trusted key (SHA-256 fingerprint {trusted}): "
             "the image changed after signing, or another key signed it",
             trusted,
+            digest,
+            signature,
         ) from None
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from firmseal.errors import NotFoundError
@@ -28,7 +28,7 @@ class SigningPlatform:
     format_name: str
     revocation_supported: bool = False
     category: str = "AWS"
-    default_params: dict[str, str] = field(default_factory=dict)
+    required_params: tuple[str, ...] = ()
 
     @property
     def max_size_bytes(self) -> int:
@@ -73,6 +73,7 @@ FREERTOS_DEFAULT = SigningPlatform(
     key_specs=frozenset({KeySpec.ECC_NIST_P256}),
     scheme=SignatureScheme.ECDSA_SHA256,
     format_name="freertos-ota",
+    required_params=("certname",),
 )
 
 IOT_DEVICE_MANAGEMENT = SigningPlatform(

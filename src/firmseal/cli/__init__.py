@@ -1,0 +1,1 @@
+"""The `firmseal` command line."""

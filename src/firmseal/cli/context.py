@@ -1,0 +1,45 @@
+"""State shared by the commands of one CLI invocation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from firmseal.config import Settings, load_settings
+from firmseal.service.workspace import Workspace
+
+
+class AppContext:
+    """Opens the workspace on first use and closes it when the command ends."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._workspace: Workspace | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
+
+    @property
+    def workspace(self) -> Workspace:
+        if self._workspace is None:
+            self._workspace = Workspace.open(self.settings)
+        return self._workspace
+
+    def close(self) -> None:
+        if self._workspace is not None:
+            self._workspace.close()
+
+
+pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+def get_app() -> AppContext:
+    context = click.get_current_context()
+    app: Any = context.find_object(AppContext)
+    if app is None:
+        app = context.ensure_object(AppContext)
+    return app  # type: ignore[no-any-return]

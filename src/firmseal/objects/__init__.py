@@ -1,0 +1,1 @@
+"""Versioned storage of source and signed objects."""

@@ -1,0 +1,175 @@
+"""A versioned object store in a local folder, shaped like S3 buckets, keys and versions.
+
+Layout: `ROOT/BUCKET/ENCODED_KEY/VERSION_ID`, where ENCODED_KEY is the object key
+percent-encoded with no safe characters, so no key can name a path outside its bucket.
+Version ids sort by creation time, so the newest version is the largest name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from firmseal.errors import InvalidInputError, NotFoundError
+
+# S3's rules for bucket names: 3 to 63 lowercase letters, digits, dots and hyphens.
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_VERSION = re.compile(r"^[0-9]{20}-[0-9a-f]{16}$")
+MAX_KEY_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    bucket: str
+    key: str
+    version_id: str
+    size: int
+
+
+def check_bucket(bucket: str) -> str:
+    if not _BUCKET.match(bucket) or ".." in bucket:
+        raise InvalidInputError(
+            f"invalid bucket name {bucket!r}; use 3 to 63 lowercase letters, digits, "
+            "dots and hyphens, starting and ending with a letter or digit"
+        )
+    return bucket
+
+
+def check_key(key: str) -> str:
+    if not key or len(key.encode()) > MAX_KEY_BYTES or any(ord(c) < 32 for c in key):
+        raise InvalidInputError(
+            f"invalid object key {key!r}; use 1 to {MAX_KEY_BYTES} bytes with no control "
+            "characters"
+        )
+    return key
+
+
+def new_version_id() -> str:
+    return f"{time.time_ns():020d}-{secrets.token_hex(8)}"
+
+
+class TeeReader:
+    """A read-only stream that copies every byte read from `source` into `sink`."""
+
+    def __init__(self, source: BinaryIO, sink: BinaryIO) -> None:
+        self._source = source
+        self._sink = sink
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._source.read(size)
+        self._sink.write(data)
+        return data
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:
+        count = self._source.readinto(buffer)  # type: ignore[attr-defined]
+        self._sink.write(memoryview(buffer)[:count])
+        return int(count)
+
+    def readline(self, limit: int = -1) -> bytes:
+        data = self._source.readline(limit)
+        self._sink.write(data)
+        return data
+
+    def __enter__(self) -> TeeReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+class PendingObject:
+    """An object being written: readable through `tee`, published only by `commit`."""
+
+    def __init__(self, directory: Path, bucket: str, key: str) -> None:
+        self._directory = directory
+        self.bucket = bucket
+        self.key = key
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".pending.", dir=directory)
+        self._tmp = Path(name)
+        self._file = os.fdopen(fd, "wb")
+
+    @property
+    def sink(self) -> BinaryIO:
+        return self._file
+
+    def reopen(self) -> BinaryIO:
+        """Open what has been written so far for reading, as an independent stream."""
+        self._file.flush()
+        return self._tmp.open("rb")
+
+    def commit(self) -> ObjectVersion:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        size = self._file.tell()
+        self._file.close()
+        version_id = new_version_id()
+        os.replace(self._tmp, self._directory / version_id)
+        return ObjectVersion(self.bucket, self.key, version_id, size)
+
+    def abort(self) -> None:
+        self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+class LocalObjectStore:
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    def _object_dir(self, bucket: str, key: str) -> Path:
+        encoded = urllib.parse.quote(check_key(key), safe="")
+        return self._root / check_bucket(bucket) / encoded
+
+    def begin_put(self, bucket: str, key: str) -> PendingObject:
+        return PendingObject(self._object_dir(bucket, key), bucket, key)
+
+    def put_stream(self, bucket: str, key: str, stream: BinaryIO) -> ObjectVersion:
+        pending = self.begin_put(bucket, key)
+        try:
+            while chunk := stream.read(1024 * 1024):
+                pending.sink.write(chunk)
+        except BaseException:
+            pending.abort()
+            raise
+        return pending.commit()
+
+    def path_of(self, bucket: str, key: str, version_id: str | None = None) -> Path:
+        """Return the file of one version (the newest when `version_id` is None)."""
+        directory = self._object_dir(bucket, key)
+        if version_id is None:
+            versions = self._versions(directory)
+            if not versions:
+                raise NotFoundError(f"object s3://{bucket}/{key} not found")
+            return directory / versions[-1]
+        if not _VERSION.match(version_id):
+            raise NotFoundError(f"version {version_id!r} of s3://{bucket}/{key} not found")
+        path = directory / version_id
+        if not path.is_file():
+            raise NotFoundError(f"version {version_id!r} of s3://{bucket}/{key} not found")
+        return path
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectVersion]:
+        """Yield the newest version of every key in `bucket` that starts with `prefix`."""
+        bucket_dir = self._root / check_bucket(bucket)
+        if not bucket_dir.is_dir():
+            return
+        for entry in sorted(bucket_dir.iterdir()):
+            key = urllib.parse.unquote(entry.name)
+            versions = self._versions(entry)
+            if key.startswith(prefix) and versions:
+                newest = entry / versions[-1]
+                yield ObjectVersion(bucket, key, versions[-1], newest.stat().st_size)
+
+    @staticmethod
+    def _versions(directory: Path) -> list[str]:
+        if not directory.is_dir():
+            return []
+        return sorted(name for name in os.listdir(directory) if _VERSION.match(name))

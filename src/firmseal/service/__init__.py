@@ -1,0 +1,1 @@
+"""Use cases: keys, certificates, profiles and signing jobs. Raises firmseal.errors only."""

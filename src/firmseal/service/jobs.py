@@ -1,0 +1,262 @@
+"""Signing jobs: stream a source file through a platform's format and record the outcome."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import getpass
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from sqlalchemy import select
+
+from firmseal.errors import ConflictError, FirmsealError, InvalidInputError, NotFoundError
+from firmseal.formats import FORMATS
+from firmseal.formats import intelhex
+from firmseal.formats.base import ImageInput, ProgressCallback, SignContext, SignResult
+from firmseal.formats.platforms import SigningPlatform, get_platform
+from firmseal.kms.base import Signer
+from firmseal.objects.local import ObjectVersion, PendingObject, TeeReader
+from firmseal.service.keys import KeyService
+from firmseal.service.profiles import ACTIVE, ProfileService, ProfileView, Validity
+from firmseal.service.workspace import Workspace
+from firmseal.store.db import transaction
+from firmseal.store.models import JobRecord
+
+log = logging.getLogger(__name__)
+
+IN_PROGRESS, SUCCEEDED, FAILED = "InProgress", "Succeeded", "Failed"
+SOURCE_BUCKET = "firmseal-source"
+HEX_SUFFIXES = (".hex", ".ihex", ".ihx")
+
+
+def _no_progress(_: int) -> None:
+    return None
+
+
+def local_principal() -> str:
+    return f"local:{getpass.getuser()}"
+
+
+@dataclass(frozen=True)
+class _Run:
+    job_id: str
+    platform: SigningPlatform
+    signer: Signer
+    context: SignContext
+
+
+@dataclass(frozen=True)
+class SignRequest:
+    profile_name: str
+    source: Path
+    out_dir: Path
+    overrides: dict[str, str]
+    requested_by: str
+
+
+def _open_source(path: Path) -> BinaryIO:
+    try:
+        stream = path.open("rb")
+    except FileNotFoundError:
+        raise InvalidInputError(f"source file {path} not found") from None
+    except IsADirectoryError:
+        raise InvalidInputError(f"source {path} is a directory; expected a file") from None
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read source file {path}: {exc.strerror}") from None
+    return stream
+
+
+def _is_intel_hex(path: Path, stream: BinaryIO) -> bool:
+    head = stream.read(64)
+    stream.seek(0)
+    return path.suffix.lower() in HEX_SUFFIXES and intelhex.looks_like_intel_hex(head)
+
+
+def _check_size(path: Path, size: int, platform: SigningPlatform) -> None:
+    if size == 0:
+        raise InvalidInputError(f"source file {path} is empty; expected a firmware image")
+    if size > platform.max_size_bytes:
+        raise InvalidInputError(
+            f"source file {path} is {size} bytes, over platform {platform.platform_id}'s "
+            f"limit of {platform.max_size_in_mb} MB"
+        )
+
+
+class JobService:
+    def __init__(self, workspace: Workspace) -> None:
+        self._ws = workspace
+        self._profiles = ProfileService(workspace)
+        self._keys = KeyService(workspace)
+
+    def sign_file(
+        self, request: SignRequest, progress: ProgressCallback = _no_progress
+    ) -> JobRecord:
+        """Sign one file under a profile; on failure the job is recorded as Failed and raised."""
+        view = self._profiles.get(request.profile_name)
+        if view.profile.status != ACTIVE:
+            raise ConflictError(
+                f"signing profile {request.profile_name!r} is {view.profile.status}; "
+                "only Active profiles sign"
+            )
+        platform = get_platform(view.profile.platform_id)
+        signer = self._keys.signer(view.key, platform.scheme)
+        params = {**view.parameters, **request.overrides}
+        image_format = FORMATS[platform.format_name]
+        validate = getattr(image_format, "validate_params", None)
+        if validate is not None:
+            validate(params)
+        if not request.out_dir.is_dir():
+            raise InvalidInputError(f"output folder {request.out_dir} does not exist")
+
+        with _open_source(request.source) as stream:
+            is_hex = _is_intel_hex(request.source, stream)
+            size = os.fstat(stream.fileno()).st_size
+            if not is_hex:
+                _check_size(request.source, size, platform)
+            job = self._start_job(request, view, params)
+            run = _Run(
+                job.job_id,
+                platform,
+                signer,
+                SignContext(request.out_dir, params, job.job_id, progress),
+            )
+            try:
+                result, stored = self._run(run, request.source, stream, is_hex)
+            except BaseException as exc:
+                self._fail(job.job_id, exc)
+                raise
+        return self._succeed(job.job_id, view, result, stored)
+
+    def _run(
+        self, run: _Run, source: Path, stream: BinaryIO, is_hex: bool
+    ) -> tuple[SignResult, ObjectVersion]:
+        """Sign into a staging folder, store the source, then move the artifacts into place."""
+        out_dir = run.context.out_dir
+        staging = out_dir / f".firmseal-{run.job_id}"
+        staging.mkdir(mode=0o700)
+        pending = self._ws.objects.begin_put(SOURCE_BUCKET, source.name)
+        context = dataclasses.replace(run.context, out_dir=staging)
+        try:
+            with self._image(source, stream, pending, is_hex, run.platform) as image:
+                result = FORMATS[run.platform.format_name].sign(image, run.signer, context)
+            stored = pending.commit()
+            result.files = [_publish(path, out_dir) for path in result.files]
+        except BaseException:
+            pending.abort()
+            raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return result, stored
+
+    @contextlib.contextmanager
+    def _image(
+        self,
+        source: Path,
+        stream: BinaryIO,
+        pending: PendingObject,
+        is_hex: bool,
+        platform: SigningPlatform,
+    ) -> Iterator[ImageInput]:
+        """Yield the image to sign; Intel HEX is decoded to a temporary flat file first."""
+        if not is_hex:
+            size = os.fstat(stream.fileno()).st_size
+            first_pass = cast(BinaryIO, TeeReader(stream, pending.sink))
+            yield ImageInput(source.name, size, first_pass, pending.reopen)
+            return
+        tmp = self._ws.new_tmp_dir("hex-")
+        try:
+            text = cast(BinaryIO, TeeReader(stream, pending.sink))
+            layout = intelhex.scan(text, str(source), platform.max_size_bytes)
+            flat = tmp / "image.bin"
+            with pending.reopen() as stored_text, flat.open("wb") as out:
+                intelhex.decode(stored_text, str(source), layout, out)
+            with flat.open("rb") as first_pass:
+                yield ImageInput(
+                    source.name,
+                    layout.size,
+                    first_pass,
+                    lambda: flat.open("rb"),
+                    source_format="hex",
+                    base_address=layout.start,
+                )
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _start_job(
+        self, request: SignRequest, view: ProfileView, params: dict[str, str]
+    ) -> JobRecord:
+        job = JobRecord(
+            job_id=str(uuid.uuid4()),
+            profile_name=view.profile.name,
+            profile_version=view.version.version,
+            platform_id=view.profile.platform_id,
+            status=IN_PROGRESS,
+            status_reason="",
+            source_name=request.source.name,
+            source_bucket=SOURCE_BUCKET,
+            source_key=request.source.name,
+            artifacts_json="[]",
+            parameters_json=json.dumps(params, sort_keys=True),
+            requested_by=request.requested_by,
+            created_at=self._ws.clock(),
+        )
+        with transaction(self._ws.sessions) as session:
+            session.add(job)
+        log.info("signing job %s started on profile %s", job.job_id, view.profile.name)
+        return job
+
+    def _fail(self, job_id: str, exc: BaseException) -> None:
+        reason = str(exc) if isinstance(exc, FirmsealError) else f"{type(exc).__name__}: {exc}"
+        with transaction(self._ws.sessions) as session:
+            job = session.get(JobRecord, job_id)
+            assert job is not None
+            job.status = FAILED
+            job.status_reason = reason or type(exc).__name__
+            job.completed_at = self._ws.clock()
+        log.warning("signing job %s failed: %s", job_id, reason)
+
+    def _succeed(
+        self, job_id: str, view: ProfileView, result: SignResult, stored: ObjectVersion
+    ) -> JobRecord:
+        validity = Validity(view.version.validity_type, view.version.validity_value)
+        with transaction(self._ws.sessions) as session:
+            job = session.get(JobRecord, job_id)
+            assert job is not None
+            job.status = SUCCEEDED
+            job.source_version = stored.version_id
+            job.source_size = stored.size
+            job.image_digest = result.digest.hex()
+            job.signature = result.signature
+            job.artifacts_json = json.dumps([str(path) for path in result.files])
+            job.completed_at = self._ws.clock()
+            job.signature_expires_at = validity.expires(job.created_at)
+        log.info("signing job %s succeeded", job_id)
+        return job
+
+    def get(self, job_id: str) -> JobRecord:
+        with self._ws.sessions() as session:
+            job = session.get(JobRecord, job_id)
+        if job is None:
+            raise NotFoundError(
+                f"signing job {job_id!r} not found; list jobs with `firmseal job list`"
+            )
+        return job
+
+    def list(self, limit: int = 100) -> list[JobRecord]:
+        with self._ws.sessions() as session:
+            query = select(JobRecord).order_by(JobRecord.created_at.desc()).limit(limit)
+            return list(session.scalars(query))
+
+
+def _publish(staged: Path, out_dir: Path) -> Path:
+    target = out_dir / staged.name
+    os.replace(staged, target)
+    return target
