@@ -42,7 +42,7 @@ def ca_create(
 @pass_app
 def ca_list(app: AppContext, as_json: bool) -> None:
     """List CAs."""
-    rows = [certificate_dict(r) for r in CertificateService(app.workspace).list(KIND_CA)]
+    rows = [certificate_dict(r) for r in CertificateService(app.workspace).list_all(KIND_CA)]
     emit_table(rows, COLUMNS, as_json, "certificateAuthorities")
 
 
@@ -98,7 +98,7 @@ def cert_import(app: AppContext, name: str, file: Path, key_name: str, as_json: 
 @pass_app
 def cert_list(app: AppContext, as_json: bool) -> None:
     """List code-signing certificates."""
-    rows = [certificate_dict(r) for r in CertificateService(app.workspace).list("signing")]
+    rows = [certificate_dict(r) for r in CertificateService(app.workspace).list_all("signing")]
     emit_table(rows, COLUMNS, as_json, "certificates")
 
 

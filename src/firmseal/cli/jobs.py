@@ -76,7 +76,7 @@ def job_group() -> None:
 @pass_app
 def job_list(app: AppContext, limit: int, as_json: bool) -> None:
     """List signing jobs, newest first."""
-    rows = [job_dict(job) for job in JobService(app.workspace).list(limit)]
+    rows = [job_dict(job) for job in JobService(app.workspace).list_all(limit)]
     columns = ["jobId", "status", "profileName", "profileVersion", "createdAt"]
     emit_table(rows, columns, as_json, "jobs")
 

@@ -38,7 +38,7 @@ def create(app: AppContext, alias: str, spec: str, as_json: bool) -> None:
 @pass_app
 def list_keys(app: AppContext, as_json: bool) -> None:
     """List keys."""
-    rows = [key_dict(record) for record in KeyService(app.workspace).list()]
+    rows = [key_dict(record) for record in KeyService(app.workspace).list_all()]
     emit_table(rows, ["alias", "keySpec", "keyState", "backend", "keyId"], as_json, "keys")
 
 

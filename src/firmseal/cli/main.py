@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 
 import click
 
@@ -39,7 +38,18 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
 ]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class FirmsealGroup(click.Group):
+    """A command group that turns firmseal's errors into one `error:` line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (FirmsealError, VerificationError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exit_code_for(exc))
+
+
+@click.group(cls=FirmsealGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="firmseal")
 @click.option("-v", "--verbose", count=True, help="Log to stderr: -v for info, -vv for debug.")
 @click.pass_context
@@ -98,19 +108,6 @@ def exit_code_for(error: BaseException) -> int:
     return 70
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; print one `error:` line and exit non-zero on any failure."""
-    try:
-        cli.main(args=argv, prog_name="firmseal", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("error: interrupted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (FirmsealError, VerificationError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exit_code_for(exc))
-    except KeyboardInterrupt:
-        click.echo("error: interrupted", err=True)
-        sys.exit(130)
+def main() -> None:
+    """Run the CLI as the `firmseal` console script."""
+    cli(prog_name="firmseal")

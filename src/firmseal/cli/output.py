@@ -34,11 +34,12 @@ def emit(document: Mapping[str, Any], as_json: bool) -> None:
         return
     width = max((len(key) for key in document), default=0)
     for key, value in document.items():
+        text = value
         if isinstance(value, dt.datetime):
-            value = _default(value)
+            text = _default(value)
         elif isinstance(value, (dict, list)):
-            value = json.dumps(value, default=_default)
-        click.echo(f"{key.ljust(width)}  {'' if value is None else value}")
+            text = json.dumps(value, default=_default)
+        click.echo(f"{key.ljust(width)}  {'' if text is None else text}")
 
 
 def emit_table(

@@ -66,7 +66,12 @@ def profile_put(
 ) -> None:
     """Create a signing profile. Names are never reused, even after cancellation."""
     view = ProfileService(app.workspace).put(
-        name, platform_id, key_name, certificate, parse_validity(validity), parse_params(params)
+        name,
+        platform_id,
+        key_name,
+        certificate_name=certificate,
+        validity=parse_validity(validity),
+        params=parse_params(params),
     )
     emit(profile_dict(view), as_json)
 
@@ -77,7 +82,7 @@ def profile_put(
 @pass_app
 def profile_list(app: AppContext, include_canceled: bool, as_json: bool) -> None:
     """List signing profiles."""
-    views = ProfileService(app.workspace).list(include_canceled)
+    views = ProfileService(app.workspace).list_all(include_canceled)
     rows = [profile_dict(view) for view in views]
     columns = ["profileName", "profileVersion", "platformId", "status"]
     emit_table(rows, columns, as_json, "profiles")

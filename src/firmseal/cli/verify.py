@@ -18,8 +18,8 @@ from firmseal.device import (
     MalformedInputError,
     SignatureMismatchError,
     TrustAnchor,
-    VerifiedImage,
     VerificationError,
+    VerifiedImage,
     verify_detached,
     verify_signed_object,
 )
@@ -84,7 +84,7 @@ def _anchor(
 def _explain_mismatch(app: AppContext, error: SignatureMismatchError, algorithm: str) -> str:
     """Add which workspace key signed the image, when one of them verifies the signature."""
     try:
-        records = KeyService(app.workspace).list()
+        records = KeyService(app.workspace).list_all()
     except FirmsealError:
         return str(error)
     for record in records:

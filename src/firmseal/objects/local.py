@@ -156,7 +156,7 @@ class LocalObjectStore:
             raise NotFoundError(f"version {version_id!r} of s3://{bucket}/{key} not found")
         return path
 
-    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectVersion]:
+    def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectVersion]:
         """Yield the newest version of every key in `bucket` that starts with `prefix`."""
         bucket_dir = self._root / check_bucket(bucket)
         if not bucket_dir.is_dir():

@@ -88,6 +88,7 @@ def issue_ca(
 
 def issue_code_signing(
     ca_key: PrivateKeyTypes,
+    *,
     ca_certificate: x509.Certificate,
     subject_public_key: PublicKeyTypes,
     subject: x509.Name,

@@ -67,7 +67,9 @@ class CertificateService:
         key = self._keys.create(f"ca/{name}", spec)
         ca_key = backend_private_key(self._ws.backend(key.backend), key.uri)
         certificate = pki.issue_ca(ca_key, subject_name, days, self._ws.clock())
-        return self._save(name, KIND_CA, key, certificate, chain=[], issuer_id=None)
+        return self._save(
+            name, kind=KIND_CA, key=key, certificate=certificate, chain=[], issuer_id=None
+        )
 
     def issue(
         self, name: str, ca_name: str, key_name: str, subject: str, days: int
@@ -85,14 +87,19 @@ class CertificateService:
         ca_key = backend_private_key(self._ws.backend(ca_key_record.backend), ca_key_record.uri)
         certificate = pki.issue_code_signing(
             ca_key,
-            ca_certificate,
-            load_public_key(subject_key.public_key_der),
-            subject_name,
-            days,
-            self._ws.clock(),
+            ca_certificate=ca_certificate,
+            subject_public_key=load_public_key(subject_key.public_key_der),
+            subject=subject_name,
+            days=days,
+            now=self._ws.clock(),
         )
         return self._save(
-            name, KIND_ISSUED, subject_key, certificate, [ca_certificate], ca.certificate_id
+            name,
+            kind=KIND_ISSUED,
+            key=subject_key,
+            certificate=certificate,
+            chain=[ca_certificate],
+            issuer_id=ca.certificate_id,
         )
 
     def import_chain(
@@ -110,7 +117,9 @@ class CertificateService:
                 "the certificate whose public key is that key's"
             )
         chain = [c for c in certificates if c is not leaf[0]]
-        return self._save(name, KIND_IMPORTED, key, leaf[0], chain, issuer_id=None)
+        return self._save(
+            name, kind=KIND_IMPORTED, key=key, certificate=leaf[0], chain=chain, issuer_id=None
+        )
 
     def key(self, name: str) -> KeyRecord:
         return self._keys.get(name)
@@ -119,7 +128,7 @@ class CertificateService:
         with self._ws.sessions() as session:
             return find_certificate(session, name, kind)
 
-    def list(self, kind: str | None = None) -> list[CertificateRecord]:
+    def list_all(self, kind: str | None = None) -> list[CertificateRecord]:
         query = select(CertificateRecord).order_by(CertificateRecord.created_at)
         if kind == KIND_CA:
             query = query.where(CertificateRecord.kind == KIND_CA)
@@ -146,6 +155,7 @@ class CertificateService:
     def _save(
         self,
         name: str,
+        *,
         kind: str,
         key: KeyRecord,
         certificate: x509.Certificate,

@@ -18,8 +18,7 @@ from typing import BinaryIO, cast
 from sqlalchemy import select
 
 from firmseal.errors import ConflictError, FirmsealError, InvalidInputError, NotFoundError
-from firmseal.formats import FORMATS
-from firmseal.formats import intelhex
+from firmseal.formats import FORMATS, intelhex
 from firmseal.formats.base import ImageInput, ProgressCallback, SignContext, SignResult
 from firmseal.formats.platforms import SigningPlatform, get_platform
 from firmseal.kms.base import Signer
@@ -250,7 +249,7 @@ class JobService:
             )
         return job
 
-    def list(self, limit: int = 100) -> list[JobRecord]:
+    def list_all(self, limit: int = 100) -> list[JobRecord]:
         with self._ws.sessions() as session:
             query = select(JobRecord).order_by(JobRecord.created_at.desc()).limit(limit)
             return list(session.scalars(query))

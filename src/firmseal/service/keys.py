@@ -79,7 +79,7 @@ class KeyService:
         log.info("created key %s (%s, %s) as %s", alias, spec, backend_name, created.uri)
         return record
 
-    def list(self) -> list[KeyRecord]:
+    def list_all(self) -> list[KeyRecord]:
         with self._ws.sessions() as session:
             return list(session.scalars(select(KeyRecord).order_by(KeyRecord.created_at)))
 

@@ -121,6 +121,7 @@ class ProfileService:
         name: str,
         platform_id: str,
         key_name: str,
+        *,
         certificate_name: str | None = None,
         validity: Validity | None = None,
         params: dict[str, str] | None = None,
@@ -152,7 +153,15 @@ class ProfileService:
                 )
                 session.flush()
                 session.add(
-                    _version_record(name, version, key_id, certificate_id, validity, params, now)
+                    _version_record(
+                        name,
+                        version,
+                        key_id=key_id,
+                        certificate_id=certificate_id,
+                        validity=validity,
+                        params=params,
+                        now=now,
+                    )
                 )
         except IntegrityError:
             raise ConflictError(
@@ -177,7 +186,13 @@ class ProfileService:
             params = json.loads(current.parameters_json)
             session.add(
                 _version_record(
-                    name, version, key_id, certificate_id, validity, params, self._ws.clock()
+                    name,
+                    version,
+                    key_id=key_id,
+                    certificate_id=certificate_id,
+                    validity=validity,
+                    params=params,
+                    now=self._ws.clock(),
                 )
             )
             profile.current_version = version
@@ -208,7 +223,7 @@ class ProfileService:
                 arn, certificate = found.arn, found.name
             return ProfileView(profile, record, key, arn, certificate)
 
-    def list(self, include_canceled: bool = False) -> list[ProfileView]:
+    def list_all(self, include_canceled: bool = False) -> list[ProfileView]:
         with self._ws.sessions() as session:
             query = select(ProfileRecord.name).order_by(ProfileRecord.created_at)
             if not include_canceled:
@@ -271,6 +286,7 @@ def _name_taken(existing: ProfileRecord) -> ConflictError:
 def _version_record(
     name: str,
     version: str,
+    *,
     key_id: str,
     certificate_id: str | None,
     validity: Validity,

@@ -54,15 +54,17 @@ def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()  # type: ignore[no-any-return]
+        revision: str | None = MigrationContext.configure(connection).get_current_revision()
+        return revision
 
 
 def head_revision(engine: Engine) -> str:
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
-    assert head is not None
-    return head  # type: ignore[no-any-return]
+    head: str | None = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+    if head is None:
+        raise BackendError("no database migrations found in the firmseal package")
+    return head
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
