@@ -11,8 +11,11 @@ from firmseal.cli.certs import ca_group, cert_group
 from firmseal.cli.context import AppContext
 from firmseal.cli.jobs import job_group, sign_command
 from firmseal.cli.keys import key_group
+from firmseal.cli.objects import object_group
 from firmseal.cli.output import emit, json_option
+from firmseal.cli.principals import principal_group
 from firmseal.cli.profiles import platform_group, profile_group
+from firmseal.cli.server import serve_command, worker_command
 from firmseal.cli.verify import verify_command
 from firmseal.device.errors import VerificationError
 from firmseal.errors import (
@@ -97,6 +100,10 @@ for command in (
     sign_command,
     job_group,
     verify_command,
+    principal_group,
+    object_group,
+    serve_command,
+    worker_command,
 ):
     cli.add_command(command)
 

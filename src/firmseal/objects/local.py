@@ -173,3 +173,9 @@ class LocalObjectStore:
         if not directory.is_dir():
             return []
         return sorted(name for name in os.listdir(directory) if _VERSION.match(name))
+
+
+def head_local(store: LocalObjectStore, bucket: str, key: str, version_id: str) -> ObjectVersion:
+    """Return the size of one stored version; raise NotFoundError if it does not exist."""
+    path = store.path_of(bucket, key, version_id)
+    return ObjectVersion(bucket, key, version_id, path.stat().st_size)
