@@ -11,6 +11,7 @@ from firmseal.errors import (
     NotFoundError,
 )
 from firmseal.service.permissions import LimitExceededError
+from firmseal.service.queue import TokenReusedError
 
 # Status codes from botocore's signer model, plus the authentication errors AWS returns for
 # REST-JSON services before a request reaches an operation.
@@ -52,6 +53,9 @@ def validation(message: str) -> ApiError:
 
 # Domain errors in order of preference; the first code the operation models wins.
 _CANDIDATES: list[tuple[type[FirmsealError], tuple[str, ...]]] = [
+    # Idempotency conflicts are ConflictException on every operation, as AWS APIs return
+    # them, although the model lists it for StartSigningJob only implicitly.
+    (TokenReusedError, ("ConflictException",)),
     (LimitExceededError, ("ServiceLimitExceededException", "ValidationException")),
     (AccessDeniedError, ("AccessDeniedException",)),
     (NotFoundError, ("ResourceNotFoundException", "NotFoundException", "ValidationException")),

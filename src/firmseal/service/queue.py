@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 MAX_TOKEN = 64
 
 
+class TokenReusedError(ConflictError):
+    """A clientRequestToken came back with parameters other than its first request's."""
+
+
 @dataclass(frozen=True)
 class StartRequest:
     profile_name: str
@@ -260,7 +264,7 @@ class SigningQueue:
 
 def _same_request(job: JobRecord, fingerprint: str) -> JobRecord:
     if job.request_hash != fingerprint:
-        raise ConflictError(
+        raise TokenReusedError(
             f"clientRequestToken {job.client_request_token!r} was already used for job "
             f"{job.job_id} with other parameters; use a new token for a new request"
         )
