@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from firmseal.api.errors import STATUS, ApiError
+from firmseal.api.model import load_model
+from firmseal.api.operations import HANDLERS
+from firmseal.api.shapes import InputParser
 from firmseal.api.sigv4 import SignedRequest, authenticate, parse_authorization
 from firmseal.service.principals import Credentials, Principal
 
@@ -74,3 +78,32 @@ def test_authenticate_raises_only_api_errors(
         assert exc.status == 403
     else:
         raise AssertionError("a random request was accepted")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    operation_name=st.sampled_from(sorted(HANDLERS)),
+    body=st.one_of(st.binary(max_size=60), json_values.map(lambda v: json.dumps(v).encode())),
+    query=st.lists(st.tuples(st.text(max_size=12), st.text(max_size=12)), max_size=4),
+    uri=st.text(max_size=70),
+)
+def test_input_parser_raises_only_validation_errors(
+    operation_name: str, body: bytes, query: list[tuple[str, str]], uri: str
+) -> None:
+    model = load_model()
+    operation = model.operations[operation_name]
+    names = [s.strip("{}+") for s in operation.segments if s.startswith("{")]
+    try:
+        InputParser(model.shapes).parse(operation, dict.fromkeys(names, uri), query, body)
+    except ApiError as exc:
+        assert exc.status == 400
