@@ -33,7 +33,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from api_server import Workspace, postgres_database, start_server  # noqa: E402
+from api_server import Workspace, postgres_database, start_server
 
 IOT = "AWSIoTDeviceManagement-SHA256-ECDSA"
 CONCURRENCY = (1, 8, 32)
@@ -135,7 +135,7 @@ def measure(
 
 
 def run_setup(name: str, workspace: Workspace, workers: int, total: int) -> list[dict[str, Any]]:
-    credentials = workspace.principal(f"bench-{name}", admin=True)
+    credentials = workspace.principal(f"bench-{name}-{workers}", admin=True)
     server = start_server(workspace, "--workers", str(workers), "--signing-workers", "0")
     rows = []
     try:

@@ -27,6 +27,7 @@ from firmseal.api.operations import Dispatcher, Reply, error_reply
 from firmseal.api.sigv4 import SignedRequest
 from firmseal.config import load_settings
 from firmseal.objects.store import open_object_store
+from firmseal.service.recorder import JobRecorder
 from firmseal.service.worker import SigningWorker
 from firmseal.service.workspace import Workspace
 
@@ -56,7 +57,8 @@ class Server:
         settings = load_settings()
         self._workspace = Workspace.open(settings)
         objects = open_object_store(settings.objects_dir)
-        services = Services(self._workspace, objects, self.wake_workers)
+        recorder = JobRecorder(self._workspace.sessions)
+        services = Services(self._workspace, objects, self.wake_workers, recorder)
         limiter = RateLimiter(self.config.rate_limit, self.config.rate_burst)
         self._dispatcher = Dispatcher(load_model(), services, limiter)
         for _ in range(self.config.signing_workers):

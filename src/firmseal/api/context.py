@@ -10,6 +10,7 @@ from firmseal.api.errors import ApiError
 from firmseal.config import Settings
 from firmseal.objects.store import ObjectStore
 from firmseal.service.principals import Principal
+from firmseal.service.recorder import JobRecorder
 from firmseal.service.workspace import Workspace
 
 
@@ -24,6 +25,7 @@ class Services:
     workspace: Workspace
     objects: ObjectStore
     wake_workers: Callable[[], None] = field(default=_nothing)
+    recorder: JobRecorder | None = None
 
     @property
     def settings(self) -> Settings:

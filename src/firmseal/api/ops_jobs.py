@@ -172,7 +172,8 @@ def revoke_signature(call: Call) -> None:
 def sign_payload(call: Call) -> dict[str, Any]:
     params = call.params
     _check_owner(call, params.get("profileOwner"), "profileOwner")
-    signed = PayloadService(call.services.workspace).sign(
+    service = PayloadService(call.services.workspace, call.services.recorder)
+    signed = service.sign(
         params["profileName"], params["payload"], params["payloadFormat"], call.principal
     )
     return {

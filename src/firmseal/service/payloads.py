@@ -14,8 +14,8 @@ from firmseal.service.keys import KeyService
 from firmseal.service.permissions import SIGN_PAYLOAD, PermissionService
 from firmseal.service.principals import Principal
 from firmseal.service.profiles import ACTIVE, ProfileService, Validity
+from firmseal.service.recorder import JobRecorder
 from firmseal.service.workspace import Workspace
-from firmseal.store.db import transaction
 from firmseal.store.models import JobRecord
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,9 @@ class SignedPayload:
 
 
 class PayloadService:
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, recorder: JobRecorder | None = None) -> None:
         self._ws = workspace
+        self._recorder = recorder or JobRecorder(workspace.sessions)
         self._profiles = ProfileService(workspace)
         self._keys = KeyService(workspace)
         self._permissions = PermissionService(workspace)
@@ -86,8 +87,7 @@ class PayloadService:
             payload_format=payload_format,
             attempts=1,
         )
-        with transaction(self._ws.sessions) as session:
-            session.add(job)
+        self._recorder.record(job)
         log.info("signed a %d-byte payload as job %s", len(payload), job.job_id)
         metadata = {
             "signingAlgorithm": f"{platform.hash_algorithm}with{platform.encryption_algorithm}",
