@@ -30,7 +30,7 @@ IOT = "AWSIoTDeviceManagement-SHA256-ECDSA"
 AWS = str(Path(sys.executable).parent / "aws")
 
 
-def aws_cli(api: ApiEnv, tmp_path: Path, *args: str) -> Any:
+def aws_cli(api: ApiEnv, tmp_path: Path, *args: str, **extra_env: str) -> Any:
     """Run `aws signer ...` with only the server's credentials: no file of the machine's."""
     config = tmp_path / "aws-config"
     config.write_text("[default]\nregion = us-east-1\n")
@@ -45,6 +45,7 @@ def aws_cli(api: ApiEnv, tmp_path: Path, *args: str) -> Any:
         "AWS_SECRET_ACCESS_KEY": api.admin["SecretAccessKey"],
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_EC2_METADATA_DISABLED": "true",
+        **extra_env,
     }
     result = subprocess.run(
         [
@@ -155,6 +156,27 @@ def test_revocation_status_without_host_prefix(api: ApiEnv) -> None:
     signer = signer_client(api.url, api.admin, inject_host_prefix=False)
     status = signer.get_revocation_status(**revocation_arguments(api))
     assert status["revokedEntities"] == []
+
+
+def test_aws_cli_revocation_status_without_prefix(api: ApiEnv, tmp_path: Path) -> None:
+    arguments = revocation_arguments(api)
+    status = aws_cli(
+        api,
+        tmp_path,
+        "get-revocation-status",
+        "--signature-timestamp",
+        arguments["signatureTimestamp"].isoformat(),
+        "--platform-id",
+        IOT,
+        "--profile-version-arn",
+        arguments["profileVersionArn"],
+        "--job-arn",
+        arguments["jobArn"],
+        "--certificate-hashes",
+        *arguments["certificateHashes"],
+        AWS_DISABLE_HOST_PREFIX_INJECTION="true",
+    )
+    assert status == {"revokedEntities": []}
 
 
 def test_revocation_status_through_data_host(api: ApiEnv, hosts_entry: str) -> None:

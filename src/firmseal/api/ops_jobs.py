@@ -98,6 +98,8 @@ def _certificate_arn(call: Call, job: JobRecord) -> str | None:
 
 
 def describe_signing_job(call: Call) -> dict[str, Any]:
+    # NOTE: any authenticated principal may describe and list every job; statements only
+    # restrict StartSigningJob, SignPayload, RevokeSignature and GetSigningProfile.
     job = JobService(call.services.workspace).get(call.params["jobId"])
     document = job_summary(call, job, _certificate_arn(call, job))
     document.update(

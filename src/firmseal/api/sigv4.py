@@ -201,6 +201,8 @@ def authenticate(
     request: SignedRequest, lookup: CredentialLookup, region: str, now: dt.datetime
 ) -> Principal:
     """Verify the request's SigV4 signature; return the caller or raise a 403 ApiError."""
+    # NOTE: only the Authorization header form is accepted; presigned URLs (X-Amz-Signature
+    # in the query string) get MissingAuthenticationTokenException.
     value = _header(request.headers, "authorization")
     if value is None:
         raise ApiError("MissingAuthenticationTokenException", "Missing Authentication Token")

@@ -163,6 +163,8 @@ class SigningWorker:
                 f"of {platform.max_size_in_mb} MB"
             )
         params = dict(json.loads(job.parameters_json))
+        # NOTE: API jobs sign the object's bytes as stored; unlike `firmseal sign`, they do
+        # not decode Intel HEX sources first.
         with source.open("rb") as stream:
             image = ImageInput(job.source_name, size, stream, lambda: source.open("rb"))
             context = SignContext(out_dir, params, job.job_id)
