@@ -6,8 +6,9 @@ GET /native/v1/ping (no authentication, no database) with 1, 8 and 32 concurrent
 Clients are threads spread over up to 4 processes, each with one keep-alive connection.
 
 Usage: .venv/bin/python bench/bench_api.py [--requests N] [--json OUT]
-PostgreSQL must accept `postgres` on 127.0.0.1:5432 with trust authentication; the script
-creates and drops a database with a random name.
+
+PostgreSQL must accept the user `postgres` on 127.0.0.1:5432 with trust authentication.
+The script creates a database with a random name and drops it at the end.
 """
 
 from __future__ import annotations

@@ -138,10 +138,10 @@ def test_eight_puts_of_one_name_make_one_profile(cluster: Cluster) -> None:
 
     results = run_together(8, put)
     created = [r for r in results if isinstance(r, dict)]
-    refused = [r for r in results if isinstance(r, ClientError)]
+    rejected = [r for r in results if isinstance(r, ClientError)]
     assert len(created) == 1
-    assert len(refused) == 7
-    for error in refused:
+    assert len(rejected) == 7
+    for error in rejected:
         assert error.response["Error"]["Code"] == "ValidationException"
         assert "already" in error.response["Error"]["Message"]
     assert cluster.scalar("SELECT count(*) FROM signing_profiles WHERE name = %s", name) == 1
@@ -151,7 +151,7 @@ def test_eight_puts_of_one_name_make_one_profile(cluster: Cluster) -> None:
     assert versions == 1
 
 
-def test_job_of_a_dead_worker_is_completed_by_another(cluster: Cluster) -> None:
+def test_dead_worker_job_completed(cluster: Cluster) -> None:
     """A worker that claimed a job and died (modelled by a claim whose lease has already
     run out and which is never completed) leaves the job to a real `firmseal worker`."""
     name = f"dead_{uuid.uuid4().hex[:8]}"

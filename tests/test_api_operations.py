@@ -401,6 +401,7 @@ def test_list_jobs_paginates_and_filters(api: ApiEnv) -> None:
             break
     assert set(job_ids) <= set(seen)
     assert len(seen) == len(set(seen))
+
     mine = signer.list_signing_jobs(requestedBy="arn:aws:iam::123456789012:user/admin")
     assert all(job["status"] for job in mine["jobs"])
     nobody = signer.list_signing_jobs(requestedBy="arn:aws:iam::123456789012:user/nobody")
@@ -455,10 +456,12 @@ def test_revoke_profile_and_status(api: ApiEnv) -> None:
     signer.revoke_signing_profile(
         profileName=name, profileVersion=version, reason="retired", effectiveTime=effective
     )
+
     profile = signer.get_signing_profile(profileName=name)
     assert profile["status"] == "Revoked"
     record = profile["revocationRecord"]
     assert abs(record["revocationEffectiveFrom"].timestamp() - effective.timestamp()) < 1
+
     job_arn = f"arn:aws:signer:us-east-1:123456789012:/signing-jobs/{job_id}"
     certificate = x509.load_pem_x509_certificate(
         api.workspace.run("cert", "export", "release-cert").encode()
@@ -579,6 +582,7 @@ def test_permissions_with_revision_ids(api: ApiEnv) -> None:
             revisionId=first,
         )
     assert error_code(info) == "ConflictException"
+
     listed = signer.list_profile_permissions(profileName=name)
     assert listed["revisionId"] == second
     assert [p["statementId"] for p in listed["permissions"]] == ["s1", "s2"]

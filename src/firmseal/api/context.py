@@ -1,4 +1,4 @@
-"""What an operation handler receives: the services of this process and the caller."""
+"""The arguments of an operation handler: the services of this process and the caller."""
 
 from __future__ import annotations
 

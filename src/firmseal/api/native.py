@@ -43,7 +43,9 @@ def native_router(workspace: Callable[[], Workspace]) -> APIRouter:
             with workspace().engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except Exception as exc:
-            raise HTTPException(503, "database unreachable") from exc
+            raise HTTPException(
+                503, "database is unreachable; check FIRMSEAL_DATABASE_URL"
+            ) from exc
         return Health(status="ok", database="ok")
 
     @router.get("/native/v1/ping", response_model=Ping)

@@ -63,7 +63,7 @@ class Dispatcher:
         self._limiter = limiter
 
     def handle(self, request: SignedRequest) -> Reply:
-        """Run the request; map every failure to an AWS error reply, never raise."""
+        """Run the request and return its reply; every Exception becomes an AWS error reply."""
         operation_name: str | None = None
         principal_name: str | None = None
         try:

@@ -1,9 +1,10 @@
 """SigV4 verification of incoming requests, with botocore's canonical request code.
 
-The server rebuilds the request as the client sent it (raw path, raw query, the headers the
-client listed in SignedHeaders, the body), lets botocore's SigV4Auth compute the canonical
-request, string to sign and signature with the caller's secret, and compares the result
-with hmac.compare_digest. The errors are those AWS returns for REST-JSON services.
+The server rebuilds the request as the client sent it: raw path, raw query, the headers the
+client listed in SignedHeaders, and the body. botocore's SigV4Auth then computes the
+canonical request, string to sign and signature with the caller's secret, and
+hmac.compare_digest compares the result. The errors are those AWS returns for REST-JSON
+services.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class AuthorizationHeader:
 
 @dataclass(frozen=True)
 class SignedRequest:
-    """What the server received, unchanged: the inputs of the canonical request."""
+    """The request as the server received it, unchanged: the canonical request's inputs."""
 
     method: str
     host: str

@@ -35,7 +35,7 @@ MAX_PRINCIPAL = 2048
 
 
 class LimitExceededError(ConflictError):
-    """A profile already holds the maximum number of permission statements."""
+    """A profile already has the maximum number of permission statements."""
 
 
 @dataclass(frozen=True)

@@ -51,14 +51,14 @@ class StartRequest:
     client_request_token: str
 
     def fingerprint(self, principal: Principal) -> str:
-        """Hash the request so a retry can be told from another request under the same token."""
+        """Hash the request, so a retry is distinguished from another request with its token."""
         document = json.dumps({**asdict(self), "principal": principal.arn}, sort_keys=True)
         return hashlib.sha256(document.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a worker produced for one job."""
+    """The result of one job: the signed object and the signature facts."""
 
     signed_object_key: str
     source_size: int
