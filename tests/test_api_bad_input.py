@@ -304,5 +304,6 @@ def test_access_log_has_request_ids_and_no_secrets(api: ApiEnv, tmp_path: Path) 
     request_id = response["ResponseMetadata"]["RequestId"]
     log = api.server.log()
     assert request_id in log
+    assert "Traceback" not in log
     assert api.admin["SecretAccessKey"] not in log
     assert api.user["SecretAccessKey"] not in log

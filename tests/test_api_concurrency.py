@@ -151,6 +151,41 @@ def test_eight_puts_of_one_name_make_one_profile(cluster: Cluster) -> None:
     assert versions == 1
 
 
+def test_concurrent_adds_on_one_revision(cluster: Cluster) -> None:
+    name = f"rev_{uuid.uuid4().hex[:8]}"
+    admin = signer_client(cluster.server.url, cluster.admin)
+    admin.put_signing_profile(
+        profileName=name,
+        platformId=IOT,
+        signingMaterial={"certificateArn": cluster.certificate_arn},
+    )
+    revision = admin.add_profile_permission(
+        profileName=name, action="signer:SignPayload", principal="p0", statementId="s0"
+    )["revisionId"]
+    clients = [signer_client(cluster.server.url, cluster.admin) for _ in range(8)]
+
+    def add(index: int) -> str:
+        new_revision: str = clients[index].add_profile_permission(
+            profileName=name,
+            action="signer:SignPayload",
+            principal=f"p{index + 1}",
+            statementId=f"s{index + 1}",
+            revisionId=revision,
+        )["revisionId"]
+        return new_revision
+
+    results = run_together(8, add)
+    accepted = [r for r in results if isinstance(r, str)]
+    conflicts = [r for r in results if isinstance(r, ClientError)]
+    assert len(accepted) == 1
+    assert len(conflicts) == 7
+    for error in conflicts:
+        assert error.response["Error"]["Code"] == "ConflictException"
+    statements = admin.list_profile_permissions(profileName=name)
+    assert statements["revisionId"] == accepted[0]
+    assert len(statements["permissions"]) == 2
+
+
 def test_dead_worker_job_completed(cluster: Cluster) -> None:
     """A worker that claimed a job and died (modelled by a claim whose lease has already
     run out and which is never completed) leaves the job to a real `firmseal worker`."""

@@ -406,6 +406,10 @@ def test_list_jobs_paginates_and_filters(api: ApiEnv) -> None:
     assert all(job["status"] for job in mine["jobs"])
     nobody = signer.list_signing_jobs(requestedBy="arn:aws:iam::123456789012:user/nobody")
     assert nobody["jobs"] == []
+    other_account = signer.list_signing_jobs(jobInvoker="210987654321")
+    assert other_account["jobs"] == []
+    this_account = signer.list_signing_jobs(jobInvoker="123456789012", maxResults=1)
+    assert len(this_account["jobs"]) == 1
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=20 * 366)
     before = signer.list_signing_jobs(signatureExpiresBefore=later, maxResults=25)["jobs"]
     assert before

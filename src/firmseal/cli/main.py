@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import click
 
@@ -55,9 +56,16 @@ class FirmsealGroup(click.Group):
 @click.group(cls=FirmsealGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="firmseal")
 @click.option("-v", "--verbose", count=True, help="Log to stderr: -v for info, -vv for debug.")
+@click.option(
+    "--database-url",
+    help="Database URL, e.g. postgresql://USER@HOST:PORT/DB (default: FIRMSEAL_DATABASE_URL, "
+    "else SQLite in the workspace).",
+)
 @click.pass_context
-def cli(context: click.Context, verbose: int) -> None:
+def cli(context: click.Context, verbose: int, database_url: str | None) -> None:
     """Sign firmware under signing profiles with keys that never leave the key store."""
+    if database_url:
+        os.environ["FIRMSEAL_DATABASE_URL"] = database_url
     level = {0: logging.ERROR, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     app = context.ensure_object(AppContext)

@@ -6,12 +6,11 @@ import datetime as dt
 import logging
 import os
 import signal
-import threading
 from types import FrameType
 
 import click
 
-from firmseal.cli.context import AppContext, pass_app
+from firmseal.cli.context import AppContext
 from firmseal.objects.store import open_object_store
 from firmseal.service.worker import SigningWorker
 
@@ -119,17 +118,12 @@ def _run_worker(app: AppContext, lease: dt.timedelta, poll_seconds: float, once:
     if once:
         worker.run_once()
         return
-    stopped = threading.Event()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping after the current job", signum)
         worker.stop()
-        stopped.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     click.echo(f"signing worker {worker.worker_id} started", err=True)
     worker.run_forever()
-
-
-__all__ = ["pass_app", "serve_command", "worker_command"]

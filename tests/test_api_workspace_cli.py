@@ -1,0 +1,85 @@
+"""`firmseal principal` and `firmseal object` on the local store, and graceful shutdown."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from api_server import FIRMWARE, Workspace, start_server
+from conftest import Cli
+
+
+def test_principal_secret_shown_once(fs: Cli, home: Path) -> None:
+    created = fs.json("principal", "create", "ci", "--admin")
+    assert created["AccessKeyId"].startswith("FSAK")
+    assert len(created["AccessKeyId"]) == 20
+    assert len(created["SecretAccessKey"]) == 40
+    listed = fs.json("principal", "list")["principals"]
+    assert listed == [
+        {
+            "Name": "ci",
+            "Arn": "arn:aws:iam::123456789012:user/ci",
+            "Admin": True,
+            "AccessKeyId": created["AccessKeyId"],
+        }
+    ]
+    database = (home / "firmseal.db").read_bytes()
+    wal = home / "firmseal.db-wal"
+    stored = database + (wal.read_bytes() if wal.exists() else b"")
+    assert created["SecretAccessKey"].encode() not in stored
+
+
+def test_principal_name_rules(fs: Cli) -> None:
+    fs("principal", "create", "ci")
+    taken = fs("principal", "create", "ci", expect=4)
+    assert "already exists" in taken.stderr
+    invalid = fs("principal", "create", "bad name", expect=2)
+    assert "invalid principal name" in invalid.stderr
+
+
+def test_object_put_get_list(fs: Cli, tmp_path: Path) -> None:
+    first = fs.json("object", "put", "fw-bucket", "dir/fw.bin", str(FIRMWARE))["versionId"]
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"second version")
+    second = fs("object", "put", "fw-bucket", "dir/fw.bin", str(other)).stdout.strip()
+    assert second > first
+    out = tmp_path / "out.bin"
+    fs("object", "get", "fw-bucket", "dir/fw.bin", str(out), "--version-id", first)
+    assert out.read_bytes() == FIRMWARE.read_bytes()
+    fs("object", "get", "fw-bucket", "dir/fw.bin", str(out))
+    assert out.read_bytes() == b"second version"
+    listed = fs.json("object", "list", "fw-bucket", "--prefix", "dir/")["objects"]
+    assert listed == [{"key": "dir/fw.bin", "versionId": second, "size": 14}]
+    assert fs.json("object", "list", "fw-bucket", "--prefix", "nothing")["objects"] == []
+
+
+def test_object_bad_names_and_versions(fs: Cli, tmp_path: Path) -> None:
+    bad_bucket = fs("object", "put", "../etc", "k", str(FIRMWARE), expect=2)
+    assert "invalid bucket name" in bad_bucket.stderr
+    fs("object", "put", "fw-bucket", "k", str(FIRMWARE))
+    missing = fs(
+        "object",
+        "get",
+        "fw-bucket",
+        "k",
+        str(tmp_path / "x"),
+        "--version-id",
+        "../../master.key",
+        expect=3,
+    )
+    assert "not found" in missing.stderr
+    unreadable = fs("object", "put", "fw-bucket", "k", str(tmp_path / "absent"), expect=2)
+    assert "cannot read" in unreadable.stderr
+
+
+def test_serve_stops_gracefully(tmp_path: Path) -> None:
+    workspace = Workspace(tmp_path / "home", f"sqlite:///{tmp_path / 'home' / 'firmseal.db'}")
+    workspace.run("init")
+    server = start_server(workspace)
+    server.process.send_signal(signal.SIGTERM)
+    # uvicorn 0.29 and later re-raise the signal after a graceful shutdown.
+    assert server.process.wait(timeout=60) in (0, -signal.SIGTERM)
+    log = server.log()
+    assert "Waiting for application shutdown" in log
+    assert "stopped" in log.split("Waiting for application shutdown")[1]
+    assert "firmseal API stopped" in log
