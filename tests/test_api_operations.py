@@ -694,3 +694,24 @@ def test_tags(api: ApiEnv) -> None:
     with pytest.raises(ClientError) as info:
         signer.tag_resource(resourceArn=arn, tags={"aws:reserved": "b"})
     assert error_code(info) == "ValidationException"
+
+
+def test_sign_payload_unknown_profile(api: ApiEnv) -> None:
+    with pytest.raises(ClientError) as info:
+        api.client().sign_payload(
+            profileName=unique("absent"), payload=b"x", payloadFormat="application/octet-stream"
+        )
+    assert error_code(info) == "ResourceNotFoundException"
+    assert "not found" in str(info.value)
+
+
+def test_sign_payload_canceled_profile(api: ApiEnv) -> None:
+    name = unique("plcancel")
+    put_profile(api, name)
+    api.client().cancel_signing_profile(profileName=name)
+    with pytest.raises(ClientError) as info:
+        api.client().sign_payload(
+            profileName=name, payload=b"x", payloadFormat="application/octet-stream"
+        )
+    assert error_code(info) == "ValidationException"
+    assert "Canceled" in str(info.value)

@@ -11,9 +11,10 @@ from firmseal.errors import ConflictError, InvalidInputError
 from firmseal.formats.platforms import get_platform
 from firmseal.service.jobs import SUCCEEDED
 from firmseal.service.keys import KeyService
+from firmseal.service.material import current_material
 from firmseal.service.permissions import SIGN_PAYLOAD, PermissionService
 from firmseal.service.principals import Principal
-from firmseal.service.profiles import ACTIVE, ProfileService, Validity
+from firmseal.service.profiles import ACTIVE, Validity
 from firmseal.service.recorder import JobRecorder
 from firmseal.service.workspace import Workspace
 from firmseal.store.models import JobRecord
@@ -36,7 +37,6 @@ class PayloadService:
     def __init__(self, workspace: Workspace, recorder: JobRecorder | None = None) -> None:
         self._ws = workspace
         self._recorder = recorder or JobRecorder(workspace.sessions)
-        self._profiles = ProfileService(workspace)
         self._keys = KeyService(workspace)
         self._permissions = PermissionService(workspace)
 
@@ -52,7 +52,7 @@ class PayloadService:
             raise InvalidInputError(
                 f"payload is {len(payload)} bytes; expected 1 to {MAX_PAYLOAD_BYTES}"
             )
-        view = self._profiles.get(profile_name)
+        view = current_material(self._ws, profile_name)
         if view.profile.status != ACTIVE:
             raise ConflictError(
                 f"signing profile {profile_name!r} is {view.profile.status}; only Active "
