@@ -246,3 +246,35 @@ def test_dead_worker_job_completed(cluster: Cluster) -> None:
     assert owner != "dead-worker"
     key = cluster.scalar("SELECT signed_object_key FROM signing_jobs WHERE job_id = %s", job_id)
     assert key == f"p/{job_id}.sig"
+
+
+def test_queued_job_fails_after_cancel(cluster: Cluster) -> None:
+    name = f"late_{uuid.uuid4().hex[:8]}"
+    signer = signer_client(cluster.server.url, cluster.admin)
+    signer.put_signing_profile(
+        profileName=name,
+        platformId=IOT,
+        signingMaterial={"certificateArn": cluster.certificate_arn},
+    )
+    job_id = signer.start_signing_job(
+        source={"s3": {"bucketName": "firmware-src", "key": "fw.bin", "version": cluster.version}},
+        destination={"s3": {"bucketName": "firmware-out"}},
+        profileName=name,
+        clientRequestToken=uuid.uuid4().hex,
+    )["jobId"]
+    signer.cancel_signing_profile(profileName=name)
+    env = cluster.server.workspace.env
+    # Each `worker --once` runs the oldest queued job; older tests may have left some.
+    for _ in range(20):
+        subprocess.run(
+            [FIRMSEAL, "worker", "--once"],
+            env={**env, "PATH": "/usr/bin"},
+            check=True,
+            capture_output=True,
+        )
+        job = signer.describe_signing_job(jobId=job_id)
+        if job["status"] != "InProgress":
+            break
+    assert job["status"] == "Failed"
+    assert "canceled after the job was queued" in job["statusReason"]
+    assert "signedObject" not in job

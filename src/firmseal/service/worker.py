@@ -12,14 +12,14 @@ import threading
 import uuid
 from pathlib import Path
 
-from firmseal.errors import FirmsealError, InvalidInputError
+from firmseal.errors import ConflictError, FirmsealError, InvalidInputError
 from firmseal.formats import FORMATS
 from firmseal.formats.base import ImageInput, SignContext, SignResult
 from firmseal.formats.platforms import SigningPlatform, get_platform
 from firmseal.kms.base import Signer
 from firmseal.objects.store import ObjectStore
 from firmseal.service.keys import KeyService
-from firmseal.service.profiles import ProfileService, Validity
+from firmseal.service.profiles import ACTIVE, ProfileService, Validity
 from firmseal.service.queue import Outcome, SigningQueue
 from firmseal.service.workspace import Workspace
 from firmseal.store.models import JobRecord
@@ -126,6 +126,12 @@ class SigningWorker:
 
     def _sign(self, job: JobRecord, tmp: Path) -> Outcome:
         view = self._profiles.get(job.profile_name, job.profile_version)
+        if view.profile.status != ACTIVE or view.version.revoked_at is not None:
+            raise ConflictError(
+                f"signing profile {job.profile_name!r} version {job.profile_version} was "
+                f"{'revoked' if view.version.revoked_at else view.profile.status.lower()} "
+                "after the job was queued; start a new job on an Active profile"
+            )
         platform = get_platform(job.platform_id)
         signer = self._keys.signer(view.key, platform.scheme)
         assert job.destination_bucket is not None
