@@ -93,7 +93,7 @@ def run_together(count: int, action: Any) -> list[Any]:
     return results
 
 
-def test_same_token_from_16_clients_makes_one_job(cluster: Cluster) -> None:
+def test_shared_token_makes_one_job(cluster: Cluster) -> None:
     name = f"conc_{uuid.uuid4().hex[:8]}"
     signer_client(cluster.server.url, cluster.admin).put_signing_profile(
         profileName=name,
@@ -124,7 +124,7 @@ def test_same_token_from_16_clients_makes_one_job(cluster: Cluster) -> None:
     assert count == 1
 
 
-def test_eight_puts_of_one_name_make_one_profile(cluster: Cluster) -> None:
+def test_name_race_makes_one_profile(cluster: Cluster) -> None:
     name = f"race_{uuid.uuid4().hex[:8]}"
     clients = [signer_client(cluster.server.url, cluster.admin) for _ in range(8)]
 

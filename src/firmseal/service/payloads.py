@@ -59,10 +59,12 @@ class PayloadService:
                 "profiles sign"
             )
         self._permissions.authorize(principal, profile_name, view.version.version, SIGN_PAYLOAD)
+
         platform = get_platform(view.profile.platform_id)
         signer = self._keys.signer(view.key, platform.scheme)
         digest = hashlib.new(platform.hash_algorithm.lower(), payload).digest()
         signature = signer.sign_digest(digest)
+
         now = self._ws.clock()
         validity = Validity(view.version.validity_type, view.version.validity_value)
         job = JobRecord(
@@ -91,6 +93,7 @@ class PayloadService:
         # SignPayload reaches about a quarter of the bare endpoint's throughput, not half.
         self._recorder.record(job)
         log.info("signed a %d-byte payload as job %s", len(payload), job.job_id)
+
         metadata = {
             "signingAlgorithm": f"{platform.hash_algorithm}with{platform.encryption_algorithm}",
             "digest": digest.hex(),

@@ -44,7 +44,7 @@ class JobRecorder:
         self._leading = False
 
     def record(self, job: JobRecord) -> None:
-        """Insert the job row; return once it is committed, or raise why it was not."""
+        """Insert the job row; return once it is committed, or raise the error that stopped it."""
         entry = _Entry(job)
         with self._condition:
             self._pending.append(entry)
