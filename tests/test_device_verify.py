@@ -1,4 +1,4 @@
-"""The device verifier: each failure raises its own error, and says what went wrong."""
+"""The device verifier: each failure raises its own error class with a specific message."""
 
 from __future__ import annotations
 

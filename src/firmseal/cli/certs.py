@@ -19,7 +19,7 @@ COLUMNS = ["name", "kind", "subject", "notAfter", "certificateArn"]
 
 @click.group("ca")
 def ca_group() -> None:
-    """A private certificate authority whose key lives in the key store."""
+    """Manage a private certificate authority whose key lives in the key store."""
 
 
 @ca_group.command("create")

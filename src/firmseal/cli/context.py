@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from firmseal.config import Settings, load_settings
@@ -35,11 +33,3 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
-
-
-def get_app() -> AppContext:
-    context = click.get_current_context()
-    app: Any = context.find_object(AppContext)
-    if app is None:
-        app = context.ensure_object(AppContext)
-    return app  # type: ignore[no-any-return]
