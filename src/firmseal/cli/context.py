@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from firmseal.config import Settings, load_settings
-from firmseal.service.workspace import Workspace
+
+if TYPE_CHECKING:
+    from firmseal.service.workspace import Workspace
 
 
 class AppContext:
@@ -24,6 +28,10 @@ class AppContext:
     @property
     def workspace(self) -> Workspace:
         if self._workspace is None:
+            # Imported here because it loads SQLAlchemy, and commands that never open the
+            # workspace (verify with a public key, --version) should not pay for that.
+            from firmseal.service.workspace import Workspace
+
             self._workspace = Workspace.open(self.settings)
         return self._workspace
 

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 import click
 
 from firmseal import __version__
-from firmseal.cli.certs import ca_group, cert_group
 from firmseal.cli.context import AppContext
-from firmseal.cli.jobs import job_group, sign_command
-from firmseal.cli.keys import key_group
 from firmseal.cli.output import emit, json_option
-from firmseal.cli.profiles import platform_group, profile_group
-from firmseal.cli.verify import verify_command
 from firmseal.device.errors import VerificationError
 from firmseal.errors import (
     AccessDeniedError,
@@ -23,7 +19,6 @@ from firmseal.errors import (
     InvalidInputError,
     NotFoundError,
 )
-from firmseal.service.workspace import init_workspace
 
 # Exit codes: 1 verification failed, 2 invalid input or usage, 3 not found, 4 conflict,
 # 5 key store, database or object store failure, 6 access denied.
@@ -38,8 +33,40 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
 ]
 
 
+# Subcommands as "module:attribute", imported only when a command line names them, so that
+# `firmseal verify` does not pay for importing SQLAlchemy and `firmseal --version` pays for
+# almost nothing.
+LAZY_COMMANDS: dict[str, str] = {
+    "key": "firmseal.cli.keys:key_group",
+    "ca": "firmseal.cli.certs:ca_group",
+    "cert": "firmseal.cli.certs:cert_group",
+    "platform": "firmseal.cli.profiles:platform_group",
+    "profile": "firmseal.cli.profiles:profile_group",
+    "sign": "firmseal.cli.jobs:sign_command",
+    "job": "firmseal.cli.jobs:job_group",
+    "verify": "firmseal.cli.verify:verify_command",
+}
+
+
 class FirmsealGroup(click.Group):
-    """A command group that turns firmseal's errors into one `error:` line and an exit code."""
+    """The top-level group: loads subcommands on demand and maps errors to exit codes.
+
+    Every firmseal error becomes one `error:` line on stderr and the exit code from
+    EXIT_CODES.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute = target.split(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is a {type(command).__name__}, not a click command")
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -66,6 +93,8 @@ def cli(context: click.Context, verbose: int) -> None:
 @click.pass_obj
 def init_command(app: AppContext, as_json: bool) -> None:
     """Create the workspace, or migrate its database to the current schema."""
+    from firmseal.service.workspace import init_workspace
+
     report = init_workspace(app.settings)
     document = {
         "home": str(report.home),
@@ -86,19 +115,6 @@ def init_command(app: AppContext, as_json: bool) -> None:
             f"migrated workspace {report.home} from schema {report.from_revision} "
             f"to {report.to_revision}"
         )
-
-
-for command in (
-    key_group,
-    ca_group,
-    cert_group,
-    platform_group,
-    profile_group,
-    sign_command,
-    job_group,
-    verify_command,
-):
-    cli.add_command(command)
 
 
 def exit_code_for(error: BaseException) -> int:

@@ -9,8 +9,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document on stdout and nothing else."
@@ -52,6 +50,10 @@ def emit_table(
     if as_json:
         emit_json({key: list(rows)})
         return
+    # rich takes about 40 ms to import, so only commands that print a table load it.
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(show_edge=False, box=None, pad_edge=False)
     columns = list(columns)
     for column in columns:

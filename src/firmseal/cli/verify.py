@@ -28,7 +28,6 @@ from firmseal.device.verify import MAX_SIGNED_OBJECT_BYTES
 from firmseal.errors import FirmsealError, InvalidInputError
 from firmseal.kms.base import load_public_key
 from firmseal.pki.certificates import load_certificates
-from firmseal.service.keys import KeyService, fingerprint
 
 _MAX_SIGNATURE_FILE = 64 * 1024
 
@@ -83,6 +82,10 @@ def _anchor(
 
 def _explain_mismatch(app: AppContext, error: SignatureMismatchError, algorithm: str) -> str:
     """Add which workspace key signed the image, when one of them verifies the signature."""
+    # Imported here, on the failure path only, because it loads SQLAlchemy: a verify that
+    # succeeds never opens the workspace.
+    from firmseal.service.keys import KeyService, fingerprint
+
     try:
         records = KeyService(app.workspace).list_all()
     except FirmsealError:

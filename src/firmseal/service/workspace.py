@@ -110,11 +110,11 @@ class Workspace:
             )
         engine = db.make_engine(settings.database_url)
         revision = db.current_revision(engine)
-        head = db.head_revision(engine)
-        if revision != head:
+        if revision != db.SCHEMA_HEAD:
             engine.dispose()
             raise BackendError(
-                f"database schema is at revision {revision or 'none'}, expected {head}; "
+                f"database schema is at revision {revision or 'none'}, expected "
+                f"{db.SCHEMA_HEAD}; "
                 "run `firmseal init` to migrate it"
             )
         workspace = cls(
