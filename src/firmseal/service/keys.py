@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from firmseal.errors import ConflictError, InvalidInputError, NotFoundError
 from firmseal.kms.base import BackendSigner, KeySpec, KeyState, SignatureScheme, load_public_key
-from firmseal.service.names import check_key_alias
+from firmseal.service.names import CA_KEY_PREFIX, check_key_alias
 from firmseal.service.workspace import Workspace
 from firmseal.store.db import transaction
 from firmseal.store.models import KeyRecord
@@ -52,8 +52,15 @@ class KeyService:
     def __init__(self, workspace: Workspace) -> None:
         self._ws = workspace
 
-    def create(self, alias: str, spec: KeySpec, backend_name: str = "local") -> KeyRecord:
+    def create(
+        self, alias: str, spec: KeySpec, backend_name: str = "local", *, for_ca: bool = False
+    ) -> KeyRecord:
         check_key_alias(alias)
+        if alias.startswith(CA_KEY_PREFIX) and not for_ca:
+            raise InvalidInputError(
+                f"invalid key alias {alias!r}; aliases starting with {CA_KEY_PREFIX!r} are "
+                "reserved for CA keys, which `firmseal ca create` makes"
+            )
         backend = self._ws.backend(backend_name)
         with transaction(self._ws.sessions) as session:
             if session.scalars(select(KeyRecord).where(KeyRecord.alias == alias)).first():
@@ -98,11 +105,7 @@ class KeyService:
 
     def signer(self, record: KeyRecord, scheme: SignatureScheme) -> BackendSigner:
         """Return a signer for an Enabled key; raise if firmseal or the backend disabled it."""
-        if record.state != KeyState.ENABLED:
-            raise ConflictError(
-                f"key {record.alias!r} is {record.state}; enable it with "
-                f"`firmseal key enable {record.alias}` or use another key"
-            )
+        check_enabled(record)
         backend = self._ws.backend(record.backend)
         backend_state = backend.key_state(record.uri)
         if backend_state != KeyState.ENABLED:
@@ -144,3 +147,11 @@ def _c_array(record: KeyRecord, der: bytes) -> str:
         + "\n".join(rows)
         + f"\n}};\nconst unsigned int {identifier}_public_key_len = {len(der)};\n"
     )
+
+
+def check_enabled(record: KeyRecord) -> None:
+    if record.state != KeyState.ENABLED:
+        raise ConflictError(
+            f"key {record.alias!r} is {record.state}; enable it with "
+            f"`firmseal key enable {record.alias}` or use another key"
+        )
