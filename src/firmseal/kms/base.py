@@ -62,6 +62,15 @@ class CreatedKey:
     public_key_der: bytes
 
 
+@dataclass(frozen=True)
+class BackendStatus:
+    """Whether a backend answered a health check, with what it found or why it failed."""
+
+    backend: str
+    reachable: bool
+    detail: str
+
+
 @runtime_checkable
 class KeyBackend(Protocol):
     """Custody of private keys. Implementations never return or log private key material."""
