@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from backends.kms_endpoint import digest_aware_moto
 from firmseal.kms.pkcs11_config import Pkcs11Config
 from firmseal.kms.pkcs11_session import close_pools
 from firmseal.kms.secret import Secret
@@ -113,3 +114,10 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config-absent"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials-absent"))
+
+
+@pytest.fixture(scope="session")
+def kms_url() -> Iterator[str]:
+    """A digest-aware moto KMS server on a random 127.0.0.1 port, shared by the run."""
+    with digest_aware_moto() as url:
+        yield url

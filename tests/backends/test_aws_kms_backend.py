@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -12,12 +11,13 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
-from backends.kms_endpoint import digest_aware_moto, kms_error, scripted_kms
+from backends.kms_endpoint import kms_error, scripted_kms
 from backends.signatures import device_verify, digest_for, openssl_verify
 from firmseal.device.errors import SignatureMismatchError
 from firmseal.errors import BackendError, InvalidInputError, KeyStoreError, NotFoundError
 from firmseal.kms import software
-from firmseal.kms.aws_kms import AwsKmsBackend, AwsKmsConfig, is_configured
+from firmseal.kms.aws_kms import AwsKmsBackend
+from firmseal.kms.aws_kms_config import AwsKmsConfig, is_configured
 from firmseal.kms.base import KeyBackend, KeySpec, KeyState, SignatureScheme
 
 ARN_PREFIX = "arn:aws:kms:us-east-1:123456789012:key/"
@@ -31,12 +31,6 @@ SIGNING_CASES = [
     (KeySpec.RSA_3072, SignatureScheme.RSA_PKCS1_SHA256),
     (KeySpec.RSA_3072, SignatureScheme.RSA_PKCS1_SHA384),
 ]
-
-
-@pytest.fixture(scope="module")
-def kms_url() -> Iterator[str]:
-    with digest_aware_moto() as url:
-        yield url
 
 
 @pytest.fixture

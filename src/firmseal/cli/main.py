@@ -45,6 +45,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
 # almost nothing.
 LAZY_COMMANDS: dict[str, str] = {
     "key": "firmseal.cli.keys:key_group",
+    "backend": "firmseal.cli.backends:backend_group",
     "ca": "firmseal.cli.certs:ca_group",
     "cert": "firmseal.cli.certs:cert_group",
     "platform": "firmseal.cli.profiles:platform_group",

@@ -10,12 +10,10 @@ the configuration sets one, which is how tests reach a local KMS-compatible serv
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import boto3
@@ -28,6 +26,7 @@ from firmseal.errors import (
     KeyStoreError,
     NotFoundError,
 )
+from firmseal.kms.aws_kms_config import REGION_VARIABLE, AwsKmsConfig
 from firmseal.kms.aws_kms_uri import is_kms_uri, region_of
 from firmseal.kms.base import BackendStatus, CreatedKey, KeySpec, KeyState, SignatureScheme
 
@@ -38,19 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-REGION_VARIABLE = "FIRMSEAL_KMS_REGION"
-MAX_ATTEMPTS_VARIABLE = "FIRMSEAL_KMS_MAX_ATTEMPTS"
-# Variables that show the operator meant to use AWS at all; without one of them firmseal makes
-# no KMS call, not even a health check.
-_CONFIGURING_VARIABLES = (
-    REGION_VARIABLE,
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_PROFILE",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_KMS",
-)
 
 # Errors worth waiting out: throttling clears within seconds, and a new IAM grant or key
 # policy can take a few seconds to reach every KMS host (IAM is eventually consistent).
@@ -87,38 +73,6 @@ _KEY_STATES = {
     "PendingDeletion": KeyState.PENDING_DELETION,
     "PendingReplicaDeletion": KeyState.PENDING_DELETION,
 }
-
-
-@dataclass(frozen=True)
-class AwsKmsConfig:
-    """Region, optional endpoint and retry bounds of the aws-kms backend.
-
-    With `region` None, boto3 takes the region from AWS_REGION, AWS_DEFAULT_REGION or the
-    profile. With `endpoint_url` None, botocore reads AWS_ENDPOINT_URL_KMS and
-    AWS_ENDPOINT_URL. Delays are in seconds.
-    """
-
-    region: str | None = None
-    endpoint_url: str | None = None
-    max_attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> AwsKmsConfig:
-        env = os.environ if environ is None else environ
-        text = env.get(MAX_ATTEMPTS_VARIABLE, "")
-        if text and (not text.isdigit() or not 1 <= int(text) <= 20):
-            raise InvalidInputError(
-                f"invalid {MAX_ATTEMPTS_VARIABLE}={text!r}; expected a whole number from 1 to 20"
-            )
-        return cls(region=env.get(REGION_VARIABLE) or None, max_attempts=int(text or 5))
-
-
-def is_configured(environ: Mapping[str, str] | None = None) -> bool:
-    """Return whether a region, profile or endpoint variable shows AWS KMS is meant to be used."""
-    env = os.environ if environ is None else environ
-    return any(env.get(name) for name in _CONFIGURING_VARIABLES)
 
 
 ClientFactory = Callable[[str | None], "KMSClient"]

@@ -64,11 +64,16 @@ class CreatedKey:
 
 @dataclass(frozen=True)
 class BackendStatus:
-    """Whether a backend answered a health check, with what it found or why it failed."""
+    """Whether a backend answered a health check, with what it found or why it failed.
+
+    `configured` is False for an optional backend that the environment does not set up; such
+    a backend is reported without being contacted.
+    """
 
     backend: str
     reachable: bool
     detail: str
+    configured: bool = True
 
 
 @runtime_checkable

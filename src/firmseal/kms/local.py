@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from firmseal.errors import InvalidInputError, KeyStoreError, NotFoundError
 from firmseal.fsutil import write_new_secret
 from firmseal.kms import software
-from firmseal.kms.base import CreatedKey, KeySpec, KeyState, SignatureScheme
+from firmseal.kms.base import BackendStatus, CreatedKey, KeySpec, KeyState, SignatureScheme
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,23 @@ class LocalKeyStore:
         if self._path(self._key_id(uri)).exists():
             return KeyState.ENABLED
         raise NotFoundError(f"key file for {uri} is missing from {self._folder}")
+
+    def adopt_key(self, uri: str) -> CreatedKey:
+        """Decrypt an existing key file to check it and return its spec and public key."""
+        key = self._load(uri)
+        public_key = key.public_key()
+        return CreatedKey(
+            uri, software.spec_of_public_key(public_key), software.public_key_der(key)
+        )
+
+    def check(self) -> BackendStatus:
+        """Report whether the key folder exists and is writable, and how many keys it holds."""
+        if not self._folder.is_dir():
+            return BackendStatus(self.name, False, f"key folder {self._folder} does not exist")
+        if not os.access(self._folder, os.W_OK | os.X_OK):
+            return BackendStatus(self.name, False, f"key folder {self._folder} is not writable")
+        count = sum(1 for _ in self._folder.glob("*.key.json"))
+        return BackendStatus(self.name, True, f"key folder {self._folder}, key files: {count}")
 
     def _key_id(self, uri: str) -> str:
         scheme, _, key_id = uri.partition(":")

@@ -61,14 +61,17 @@ class CertificateService:
         self._ws = workspace
         self._keys = KeyService(workspace)
 
-    def create_ca(self, name: str, spec: KeySpec, subject: str, days: int) -> CertificateRecord:
+    def create_ca(
+        self, name: str, spec: KeySpec, subject: str, days: int, backend_name: str = "local"
+    ) -> CertificateRecord:
+        """Create a CA key in `backend_name` and a self-signed CA certificate for it."""
         # Check everything that can fail on input before the CA key is created, so a typo
         # does not leave an orphan key that takes the alias.
         check_certificate_name(name)
         check_days(days)
         subject_name = pki.parse_subject(subject)
         self._check_name_free(name)
-        key = self._keys.create(f"{CA_KEY_PREFIX}{name}", spec, for_ca=True)
+        key = self._keys.create(f"{CA_KEY_PREFIX}{name}", spec, backend_name, for_ca=True)
         ca_key = backend_private_key(self._ws.backend(key.backend), key.uri)
         certificate = pki.issue_ca(ca_key, subject_name, days, self._ws.clock())
         return self._save(

@@ -20,6 +20,7 @@ from firmseal.errors import BackendError, KeyStoreError, NotFoundError
 from firmseal.fsutil import write_new_secret
 from firmseal.kms.base import KeyBackend
 from firmseal.kms.local import CHECK_FILE, LocalKeyStore, new_master_key_text, parse_master_key
+from firmseal.kms.registry import BackendRegistry
 from firmseal.objects.local import LocalObjectStore
 from firmseal.store import db
 
@@ -133,7 +134,10 @@ class Workspace:
     sessions: sessionmaker[Session]
     objects: LocalObjectStore
     clock: Clock = utc_now
-    backends: dict[str, KeyBackend] = field(default_factory=dict)
+    backends: BackendRegistry = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.backends = BackendRegistry(self._open_local_store)
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock = utc_now) -> Workspace:
@@ -161,22 +165,18 @@ class Workspace:
         return workspace
 
     def backend(self, name: str) -> KeyBackend:
-        """Return a configured key backend; the local store is opened on first use.
+        """Return the key backend called `name`, opening it on first use.
 
         Opening the local store loads and checks the master key, so commands that never
-        touch a private key (listing keys, exporting public keys) work without it.
+        touch a private key (listing keys, exporting public keys) work without it. The
+        pkcs11 and aws-kms backends are built from the environment when first named.
         """
-        if name == "local" and name not in self.backends:
-            store = LocalKeyStore(self.settings.keys_dir, load_master_key(self.settings))
-            store.check_master_key()
-            self.backends[name] = store
-        try:
-            return self.backends[name]
-        except KeyError:
-            raise BackendError(
-                f"key backend {name!r} is not configured; configured: "
-                f"{', '.join(['local', *sorted(set(self.backends) - {'local'})])}"
-            ) from None
+        return self.backends.backend(name)
+
+    def _open_local_store(self) -> LocalKeyStore:
+        store = LocalKeyStore(self.settings.keys_dir, load_master_key(self.settings))
+        store.check_master_key()
+        return store
 
     def new_tmp_dir(self, prefix: str) -> Path:
         return Path(tempfile.mkdtemp(prefix=prefix, dir=self.settings.tmp_dir))
