@@ -1,8 +1,8 @@
 """Measure signatures per second for each key backend and key type.
 
-Each backend signs the same digests as an in-process `cryptography` key of the same type,
-in the same run, so the table shows the cost of custody (encrypted key files, a PKCS#11
-module, an HTTP round trip) beside the cost of the mathematics.
+Each backend signs the same digests as an in-process `cryptography` key of the same type, in
+the same run. The table so shows the cost of custody (encrypted key files, a PKCS#11 module,
+an HTTP round trip) beside the cost of the mathematics.
 
 Run: .venv/bin/python bench/bench_backends.py [--seconds S]
 

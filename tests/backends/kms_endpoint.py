@@ -139,7 +139,7 @@ def digest_aware_moto() -> Iterator[str]:
 
 @dataclass
 class ScriptedKms:
-    """A loopback HTTP server that answers KMS requests from a list of canned replies.
+    """A loopback HTTP server that responds to KMS requests from a list of canned replies.
 
     Each reply is (HTTP status, JSON body). Once the list runs out, the last reply repeats.
     `requests` records each request's X-Amz-Target operation, such as TrentService.Sign.

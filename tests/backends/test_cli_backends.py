@@ -224,8 +224,8 @@ def _import_extractable_ec_key(softhsm: SoftHsm, label: str) -> None:
 def test_import_ref_extractable_needs_flag(fs: Cli, pkcs11_env: SoftHsm) -> None:
     _import_extractable_ec_key(pkcs11_env, "cli-extractable")
     uri = "pkcs11:token=firmseal-test;object=cli-extractable"
-    refused = fs("key", "import-ref", "ext", uri, expect=2)
-    assert "can leave the token" in refused.stderr
+    rejected = fs("key", "import-ref", "ext", uri, expect=2)
+    assert "can leave the token" in rejected.stderr
     assert fs.json("key", "list")["keys"] == []
 
     key = fs.json("key", "import-ref", "ext", uri, "--allow-extractable")

@@ -1,4 +1,5 @@
-"""Choosing a key backend from a URI, and building optional backends only when used."""
+"""Choosing a key backend from a URI, building optional backends only when used, and the
+local backend's signatures checked by openssl and the device verifier."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from backends.signatures import device_verify, digest_for, openssl_verify
 from firmseal.errors import InvalidInputError
-from firmseal.kms.base import BackendStatus, KeyBackend, KeySpec
+from firmseal.kms.base import BackendStatus, KeyBackend, KeySpec, SignatureScheme
 from firmseal.kms.local import LocalKeyStore
 from firmseal.kms.registry import BackendRegistry, backend_name_for_uri
 
@@ -92,3 +94,25 @@ def test_local_adopt_round_trip(local: LocalKeyStore) -> None:
     name, adopted = BackendRegistry(lambda: local, environ={}).adopt(created.uri)
     assert name == "local"
     assert adopted == created
+
+
+SCHEMES_BY_SPEC = [
+    (KeySpec.ECC_NIST_P256, SignatureScheme.ECDSA_SHA256),
+    (KeySpec.ECC_NIST_P384, SignatureScheme.ECDSA_SHA384),
+    (KeySpec.ED25519, SignatureScheme.ED25519),
+    (KeySpec.RSA_2048, SignatureScheme.RSA_PSS_SHA256),
+    (KeySpec.RSA_3072, SignatureScheme.RSA_PSS_SHA384),
+    (KeySpec.RSA_2048, SignatureScheme.RSA_PKCS1_SHA256),
+]
+
+
+@pytest.mark.parametrize(("spec", "scheme"), SCHEMES_BY_SPEC)
+def test_local_signature_verifies_independently(
+    local: LocalKeyStore, tmp_path: Path, spec: KeySpec, scheme: SignatureScheme
+) -> None:
+    created = local.create_key(spec)
+    digest = digest_for(scheme, b"local firmware")
+    signature = local.sign_digest(created.uri, digest, scheme)
+    result = openssl_verify(tmp_path, created.public_key_der, signature, digest, scheme)
+    assert result.returncode == 0, result.stdout + result.stderr
+    device_verify(created.public_key_der, signature, digest, scheme)

@@ -1,4 +1,4 @@
-"""`firmseal backend ...`: the key backends and whether they answer."""
+"""`firmseal backend ...`: the key backends and whether they are reachable."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def backend_group() -> None:
 @json_option
 @pass_app
 def check(app: AppContext, as_json: bool) -> None:
-    """Contact each configured key backend and report whether it answers.
+    """Contact each configured key backend and report whether it is reachable.
 
     Backends that the environment does not configure are listed but not contacted. Exits 5
     when a configured backend is unreachable.

@@ -34,7 +34,7 @@ def ca_group() -> None:
     type=click.Choice(BACKEND_NAMES),
     default=LOCAL,
     show_default=True,
-    help="Key backend that generates and holds the CA key.",
+    help="Key backend that generates and stores the CA key.",
 )
 @json_option
 @pass_app

@@ -176,7 +176,7 @@ class AwsKmsBackend:
         return _KEY_STATES.get(self._describe(uri)["KeyState"], KeyState.DISABLED)
 
     def check(self) -> BackendStatus:
-        """List one key to prove the endpoint answers and accepts the credentials."""
+        """List one key to prove that the endpoint responds and accepts the credentials."""
         try:
             client = self._client(None)
             self._call("the health check", "ListKeys", lambda: client.list_keys(Limit=1), 1)

@@ -64,7 +64,7 @@ class CreatedKey:
 
 @dataclass(frozen=True)
 class BackendStatus:
-    """Whether a backend answered a health check, with what it found or why it failed.
+    """Result of a backend health check: reachability, and what was found or why it failed.
 
     `configured` is False for an optional backend that the environment does not set up; such
     a backend is reported without being contacted.

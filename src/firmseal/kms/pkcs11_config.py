@@ -29,7 +29,7 @@ _SESSION_LIMIT = 64
 
 @dataclass(frozen=True)
 class Pkcs11Config:
-    """Which PKCS#11 module and token to use, the user PIN and the session pool size."""
+    """Module path, token label, user PIN and session pool size of the pkcs11 backend."""
 
     module_path: Path
     token_label: str

@@ -5,10 +5,11 @@ user PIN, and every later session of the process on that token shares the login 
 last one closes. The pool therefore keeps one login session open and hands out further
 sessions, each used by one thread at a time, because a session runs one operation at a time.
 
-python-pkcs11 0.10 calls C_Initialize with no arguments, which tells the module that the
-application will not call it from several threads at once (PKCS#11 v2.40 section 5.4), and
-SoftHSM2 then turns its own locking off. Every call into a module is therefore made under one
-lock per module, while sessions still interleave between calls (find the key, then sign).
+python-pkcs11 0.10 calls C_Initialize with a NULL argument. PKCS#11 defines that as an
+application that does not call the module from several threads at once, and SoftHSM2 2.6
+then disables its internal mutexes (C_Initialize in SoftHSM.cpp). Every call into a module
+is therefore made under one lock per module, while sessions still interleave between calls
+(find the key, then sign).
 """
 
 from __future__ import annotations
@@ -209,6 +210,9 @@ class SessionPool:
             ) from None
 
     def _open(self, token: pkcs11.Token, with_pin: bool) -> pkcs11.Session:
+        # NOTE: python-pkcs11 0.10 opens the session before C_Login and does not close it
+        # when the login fails, so a rejected PIN or an existing login leaks one session
+        # handle until the module is finalised.
         pin = self.config.pin.reveal() if with_pin else None
         try:
             return self.call(lambda: token.open(rw=True, user_pin=pin))
@@ -224,11 +228,11 @@ class SessionPool:
                 "security officer must reset it"
             ) from None
         except p11.UserAlreadyLoggedIn:
-            # NOTE: python-pkcs11 opens the session before C_Login and does not close it when
-            # the login fails, so this path leaks one session handle. It is only reached when
-            # code outside this pool logged in to the same token in this process.
+            # Sessions from before a reset, still in use by other threads, or other code in
+            # this process keep the token logged in.
             log.warning(
-                "PKCS#11 token %r was already logged in by other code in this process",
+                "PKCS#11 token %r is still logged in through sessions opened before; "
+                "using that login",
                 self.config.token_label,
             )
             return self.call(lambda: token.open(rw=True))

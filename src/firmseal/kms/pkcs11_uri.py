@@ -4,8 +4,8 @@ The parser accepts the path attributes of RFC 7512 section 2.3 (`token`, `object
 `type` and the token, library and slot identification attributes) and the query attributes
 `module-name`, `module-path` and `pin-source`, plus vendor attributes whose names start with
 `x-`. It raises InvalidInputError for an unknown or repeated attribute, a character outside
-the RFC grammar, a malformed percent-escape and any `pin-value` attribute: a PIN inside a key
-URI would be stored in the database and shown wherever the URI is shown.
+the RFC grammar and a malformed percent-escape. It also rejects any `pin-value` attribute,
+because a PIN inside a key URI would be stored in the database and shown with the URI.
 """
 
 from __future__ import annotations
@@ -77,11 +77,13 @@ def parse_uri(uri: str) -> Pkcs11Uri:
         )
     if uri[: len(SCHEME)].lower() != SCHEME:
         raise InvalidInputError(f"invalid PKCS#11 URI {uri!r}: it must start with 'pkcs11:'")
+
     path_text, _, query_text = uri[len(SCHEME) :].partition("?")
     path = _parse_attributes(uri, path_text, ";", _PATH_CHARS, "path")
     query = _parse_attributes(uri, query_text, "&", _QUERY_CHARS, "query")
     _check_path_names(uri, path)
     _check_query_names(uri, query)
+
     token = _text(uri, path, "token")
     object_label = _text(uri, path, "object")
     object_type = _text(uri, path, "type")
@@ -92,6 +94,7 @@ def parse_uri(uri: str) -> Pkcs11Uri:
             f"{', '.join(sorted(OBJECT_TYPES))}"
         )
     _check_numeric(uri, path)
+
     return Pkcs11Uri(
         token=token,
         object=object_label,
