@@ -34,7 +34,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from backends.kms_endpoint import digest_aware_moto  # noqa: E402
 from firmseal.kms import software  # noqa: E402
-from firmseal.kms.aws_kms import AwsKmsBackend, AwsKmsConfig  # noqa: E402
+from firmseal.kms.aws_kms import AwsKmsBackend  # noqa: E402
+from firmseal.kms.aws_kms_config import AwsKmsConfig  # noqa: E402
 from firmseal.kms.base import KeyBackend, KeySpec, SignatureScheme  # noqa: E402
 from firmseal.kms.local import LocalKeyStore  # noqa: E402
 from firmseal.kms.pkcs11 import Pkcs11Backend  # noqa: E402
