@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pkcs11
 import pytest
@@ -460,3 +461,44 @@ def test_ed25519_signature_matches_reference(
     assert isinstance(public_key, ed25519.Ed25519PublicKey)
     public_key.verify(signature, message)
     assert backend.sign_digest(uri, message, SignatureScheme.ED25519) == signature
+
+
+class _Slot:
+    """A slot that offers only the mechanisms it is given."""
+
+    def __init__(self, mechanisms: set[pkcs11.Mechanism]) -> None:
+        self._mechanisms = mechanisms
+
+    def get_mechanisms(self) -> set[pkcs11.Mechanism]:
+        return self._mechanisms
+
+
+def test_missing_generation_mechanism(backend: Pkcs11Backend) -> None:
+    """A token without CKM_EC_EDWARDS_KEY_PAIR_GEN cannot make Ed25519 keys."""
+    session = SimpleNamespace(token=SimpleNamespace(slot=_Slot({pkcs11.Mechanism.ECDSA})))
+    with pytest.raises(InvalidInputError, match="cannot generate ED25519 keys"):
+        backend._require_mechanism(
+            session,  # type: ignore[arg-type]
+            pkcs11.Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
+            KeySpec.ED25519,
+        )
+
+
+class _CarelessKey:
+    """A key whose token ignored CKA_SENSITIVE; records whether it was destroyed."""
+
+    def __init__(self) -> None:
+        self.destroyed = False
+
+    def get_attributes(self, names: list[Attribute]) -> dict[Attribute, bool]:
+        return {Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: False}
+
+    def destroy(self) -> None:
+        self.destroyed = True
+
+
+def test_unprotected_new_key_destroyed(backend: Pkcs11Backend) -> None:
+    key = _CarelessKey()
+    with pytest.raises(BackendError, match="the key was destroyed"):
+        backend._confirm_protected(key, KeySpec.ECC_NIST_P256)  # type: ignore[arg-type]
+    assert key.destroyed is True

@@ -152,8 +152,10 @@ class AwsKmsBackend:
             "reading the public key", uri, lambda: client.get_public_key(KeyId=uri)
         )
         der = response["PublicKey"]
-        with self._lock:
-            self._public_keys[uri] = der
+        if ":key/" in uri:
+            # Only key ARNs are cached: an alias may be pointed at another key later.
+            with self._lock:
+                self._public_keys[uri] = der
         return der
 
     def sign_digest(self, uri: str, digest: bytes, scheme: SignatureScheme) -> bytes:
