@@ -12,8 +12,8 @@ REGION_VARIABLE = "FIRMSEAL_KMS_REGION"
 MAX_ATTEMPTS_VARIABLE = "FIRMSEAL_KMS_MAX_ATTEMPTS"
 DEFAULT_MAX_ATTEMPTS = 5
 _ATTEMPT_LIMIT = 20
-# Variables that show the operator meant to use AWS at all; without one of them firmseal makes
-# no KMS call, not even a health check.
+# Variables that show the operator means to use AWS KMS. `firmseal backend check` contacts
+# KMS only when one of them is set.
 _CONFIGURING_VARIABLES = (
     REGION_VARIABLE,
     "AWS_REGION",
