@@ -114,6 +114,8 @@ class SessionPool:
 
     def call(self, operation: Callable[[], T]) -> T:
         """Run `operation` (one or more module calls) under the module lock."""
+        # NOTE: this serialises calls even into modules that are thread-safe, such as network
+        # HSM clients. Dropping the lock needs a binding that passes CKF_OS_LOCKING_OK.
         with self._module_lock:
             return operation()
 
