@@ -27,7 +27,7 @@ class Cli:
     runner: CliRunner
 
     def __call__(self, *args: str, expect: int = 0) -> Result:
-        result = self.runner.invoke(cli, list(args), catch_exceptions=False)
+        result = self.runner.invoke(cli, list(args), catch_exceptions=False, prog_name="firmseal")
         assert result.exit_code == expect, (
             f"firmseal {' '.join(args)} exited {result.exit_code}, expected {expect}\n"
             f"stdout: {result.stdout}\nstderr: {result.stderr}"

@@ -106,7 +106,7 @@ def parse_authorization(value: str) -> AuthorizationHeader:
     )
 
 
-class _ServerSigV4(SigV4Auth):  # type: ignore[misc]
+class _ServerSigV4(SigV4Auth):
     """SigV4Auth that signs exactly the headers the client listed in SignedHeaders."""
 
     def __init__(self, secret: BotoCredentials, region: str, signed: Sequence[str]) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from firmseal.config import Settings, load_settings
-from firmseal.service.workspace import Workspace
+
+if TYPE_CHECKING:
+    from firmseal.service.workspace import Workspace
 
 
 class AppContext:
@@ -26,6 +28,10 @@ class AppContext:
     @property
     def workspace(self) -> Workspace:
         if self._workspace is None:
+            # Imported here because it loads SQLAlchemy, and commands that never open the
+            # workspace (verify with a public key, --version) should not pay for that.
+            from firmseal.service.workspace import Workspace
+
             self._workspace = Workspace.open(self.settings)
         return self._workspace
 
@@ -35,11 +41,3 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
-
-
-def get_app() -> AppContext:
-    context = click.get_current_context()
-    app: Any = context.find_object(AppContext)
-    if app is None:
-        app = context.ensure_object(AppContext)
-    return app  # type: ignore[no-any-return]

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import signal
+import sys
+from typing import Any
 
 import click
 
 from firmseal import __version__
-from firmseal.cli.certs import ca_group, cert_group
 from firmseal.cli.context import AppContext
-from firmseal.cli.jobs import job_group, sign_command
-from firmseal.cli.keys import key_group
-from firmseal.cli.objects import object_group
 from firmseal.cli.output import emit, json_option
-from firmseal.cli.principals import principal_group
-from firmseal.cli.profiles import platform_group, profile_group
-from firmseal.cli.server import serve_command, worker_command
-from firmseal.cli.verify import verify_command
+from firmseal.config import redact_url
 from firmseal.device.errors import VerificationError
 from firmseal.errors import (
     AccessDeniedError,
@@ -27,10 +24,12 @@ from firmseal.errors import (
     InvalidInputError,
     NotFoundError,
 )
-from firmseal.service.workspace import init_workspace
 
 # Exit codes: 1 verification failed, 2 invalid input or usage, 3 not found, 4 conflict,
-# 5 key store, database or object store failure, 6 access denied.
+# 5 key store, database or object store failure, 6 access denied, 70 unexpected error,
+# 130 interrupted.
+EXIT_BACKEND = 5
+EXIT_INTERNAL = 70
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (VerificationError, 1),
     (InvalidInputError, 2),
@@ -42,15 +41,108 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
 ]
 
 
+# Subcommands as "module:attribute", imported only when a command line names them, so that
+# `firmseal verify` does not pay for importing SQLAlchemy and `firmseal --version` pays for
+# almost nothing.
+LAZY_COMMANDS: dict[str, str] = {
+    "key": "firmseal.cli.keys:key_group",
+    "backend": "firmseal.cli.backends:backend_group",
+    "ca": "firmseal.cli.certs:ca_group",
+    "cert": "firmseal.cli.certs:cert_group",
+    "platform": "firmseal.cli.profiles:platform_group",
+    "profile": "firmseal.cli.profiles:profile_group",
+    "sign": "firmseal.cli.jobs:sign_command",
+    "job": "firmseal.cli.jobs:job_group",
+    "verify": "firmseal.cli.verify:verify_command",
+    "principal": "firmseal.cli.principals:principal_group",
+    "object": "firmseal.cli.objects:object_group",
+    "serve": "firmseal.cli.server:serve_command",
+    "worker": "firmseal.cli.server:worker_command",
+}
+
+log = logging.getLogger(__name__)
+
+
 class FirmsealGroup(click.Group):
-    """A command group that turns firmseal's errors into one `error:` line and an exit code."""
+    """The top-level group: loads subcommands on demand and maps errors to exit codes.
+
+    Every firmseal error becomes one `error:` line on stderr and the exit code from
+    EXIT_CODES.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute = target.split(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is a {type(command).__name__}, not a click command")
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
         except (FirmsealError, VerificationError) as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exit_code_for(exc))
+        except OSError as exc:
+            # A file system failure the services did not anticipate (a full disk, a name too
+            # long, a permission the check could not see): one line, with the path.
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+            ctx.exit(EXIT_BACKEND)
+        except Exception as exc:
+            if _is_database_error(exc):
+                click.echo(f"error: database failure: {_first_line(exc)}", err=True)
+                ctx.exit(EXIT_BACKEND)
+            log.debug("unexpected error", exc_info=True)
+            click.echo(
+                f"error: unexpected {type(exc).__name__}: {_first_line(exc)} "
+                "(run with -vv for the traceback and report it)",
+                err=True,
+            )
+            ctx.exit(EXIT_INTERNAL)
+        return None
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the group, printing usage errors as one `error:` line like every other error."""
+        kwargs["standalone_mode"] = False
+        previous = signal.signal(signal.SIGTERM, _terminate)
+        try:
+            code = super().main(*args, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
+        except click.ClickException as exc:
+            context = getattr(exc, "ctx", None)
+            command = context.command_path if context is not None else "firmseal"
+            hint = f" (see `{command} --help`)" if isinstance(exc, click.UsageError) else ""
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    """Turn SIGTERM into an exception, so jobs are marked Failed and temporary files go."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    module = type(exc).__module__
+    return module.startswith("sqlalchemy") or module.startswith("alembic")
 
 
 @click.group(cls=FirmsealGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,6 +160,8 @@ def cli(context: click.Context, verbose: int, database_url: str | None) -> None:
         os.environ["FIRMSEAL_DATABASE_URL"] = database_url
     level = {0: logging.ERROR, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # Alembic logs its plugin set-up on every run at debug level; only its warnings matter.
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
     app = context.ensure_object(AppContext)
     context.call_on_close(app.close)
 
@@ -77,10 +171,12 @@ def cli(context: click.Context, verbose: int, database_url: str | None) -> None:
 @click.pass_obj
 def init_command(app: AppContext, as_json: bool) -> None:
     """Create the workspace, or migrate its database to the current schema."""
+    from firmseal.service.workspace import init_workspace
+
     report = init_workspace(app.settings)
     document = {
         "home": str(report.home),
-        "databaseUrl": report.database_url,
+        "databaseUrl": redact_url(report.database_url),
         "createdMasterKey": report.created_master_key,
         "fromRevision": report.from_revision,
         "toRevision": report.to_revision,
@@ -99,28 +195,11 @@ def init_command(app: AppContext, as_json: bool) -> None:
         )
 
 
-for command in (
-    key_group,
-    ca_group,
-    cert_group,
-    platform_group,
-    profile_group,
-    sign_command,
-    job_group,
-    verify_command,
-    principal_group,
-    object_group,
-    serve_command,
-    worker_command,
-):
-    cli.add_command(command)
-
-
 def exit_code_for(error: BaseException) -> int:
     for error_type, code in EXIT_CODES:
         if isinstance(error, error_type):
             return code
-    return 70
+    return EXIT_INTERNAL
 
 
 def main() -> None:

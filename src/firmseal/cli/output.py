@@ -9,8 +9,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document on stdout and nothing else."
@@ -52,13 +50,19 @@ def emit_table(
     if as_json:
         emit_json({key: list(rows)})
         return
+    # rich takes about 40 ms to import, so only commands that print a table load it.
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(show_edge=False, box=None, pad_edge=False)
     columns = list(columns)
     for column in columns:
         table.add_column(column)
     for row in rows:
         table.add_row(*(_cell(row.get(column)) for column in columns))
-    Console(file=sys.stdout, soft_wrap=True).print(table)
+    # Off a terminal, print whole cells: ids and ARNs in a pipe must not be cut short.
+    width = None if sys.stdout.isatty() else 100_000
+    Console(file=sys.stdout, soft_wrap=True, width=width).print(table)
 
 
 def _cell(value: object) -> str:

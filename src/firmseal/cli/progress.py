@@ -6,9 +6,6 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator
 
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
 # Below this size signing takes well under a second, so a bar would only flicker.
 MIN_BYTES_FOR_BAR = 16 * 1024 * 1024
 
@@ -23,6 +20,10 @@ def progress_bar(description: str, total: int, as_json: bool) -> Iterator[Callab
     if as_json or total < MIN_BYTES_FOR_BAR or not sys.stderr.isatty():
         yield _ignore
         return
+    # Imported only when a bar is shown, because rich takes about 40 ms to import.
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
     console = Console(file=sys.stderr)
     columns = (
         "[progress.description]{task.description}",

@@ -67,6 +67,9 @@ def serve_command(
     _set_env("FIRMSEAL_RATE_LIMIT", rate_limit)
     if logging.getLogger().level > logging.INFO:
         logging.getLogger().setLevel(logging.INFO)
+    # uvicorn shuts down gracefully on SIGTERM and then raises the signal again; exit 0 then,
+    # instead of the CLI's usual "interrupted" handling.
+    signal.signal(signal.SIGTERM, _exit_after_shutdown)
     uvicorn.run(
         "firmseal.api.app:create_app",
         factory=True,
@@ -77,6 +80,10 @@ def serve_command(
         log_config=None,
         timeout_graceful_shutdown=30,
     )
+
+
+def _exit_after_shutdown(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 @click.command("worker")

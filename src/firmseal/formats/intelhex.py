@@ -18,6 +18,9 @@ from typing import BinaryIO
 from firmseal.errors import InvalidInputError
 
 ERASED_BYTE = 0xFF
+# File name suffixes that mark Intel HEX input; firmseal decides by name, not by content,
+# so a malformed HEX file is reported as malformed instead of being signed as raw bytes.
+HEX_SUFFIXES = (".hex", ".ihex", ".ihx")
 _DATA, _EOF, _EXT_SEGMENT, _START_SEGMENT, _EXT_LINEAR, _START_LINEAR = range(6)
 _MAX_LINE = 1 + 2 * (1 + 2 + 1 + 255 + 1) + 2  # colon, fields in hex, CRLF
 

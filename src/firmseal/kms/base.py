@@ -62,6 +62,20 @@ class CreatedKey:
     public_key_der: bytes
 
 
+@dataclass(frozen=True)
+class BackendStatus:
+    """Result of a backend health check: reachability, and what was found or why it failed.
+
+    `configured` is False for an optional backend that the environment does not set up; such
+    a backend is reported without being contacted.
+    """
+
+    backend: str
+    reachable: bool
+    detail: str
+    configured: bool = True
+
+
 @runtime_checkable
 class KeyBackend(Protocol):
     """Custody of private keys. Implementations never return or log private key material."""

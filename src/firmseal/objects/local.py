@@ -16,9 +16,10 @@ import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from firmseal.errors import InvalidInputError, NotFoundError
+from firmseal.objects.writer import BackgroundWriter
 
 # S3's rules for bucket names: 3 to 63 lowercase letters, digits, dots and hyphens.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -56,10 +57,16 @@ def new_version_id() -> str:
     return f"{time.time_ns():020d}-{secrets.token_hex(8)}"
 
 
+class Sink(Protocol):
+    """The destination of TeeReader's copies: any object with a binary `write`."""
+
+    def write(self, data: bytes | bytearray | memoryview, /) -> int: ...
+
+
 class TeeReader:
     """A read-only stream that copies every byte read from `source` into `sink`."""
 
-    def __init__(self, source: BinaryIO, sink: BinaryIO) -> None:
+    def __init__(self, source: BinaryIO, sink: Sink) -> None:
         self._source = source
         self._sink = sink
 
@@ -86,7 +93,11 @@ class TeeReader:
 
 
 class PendingObject:
-    """An object being written: readable through `tee`, published only by `commit`."""
+    """An object being written through `sink`, published only by `commit`.
+
+    The sink writes from a background thread (see BackgroundWriter), so a caller that hashes
+    what it writes hashes one chunk while the previous one goes to disk.
+    """
 
     def __init__(self, directory: Path, bucket: str, key: str) -> None:
         self._directory = directory
@@ -95,28 +106,27 @@ class PendingObject:
         directory.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=".pending.", dir=directory)
         self._tmp = Path(name)
-        self._file = os.fdopen(fd, "wb")
+        self._writer = BackgroundWriter(fd, name)
 
     @property
-    def sink(self) -> BinaryIO:
-        return self._file
+    def sink(self) -> BackgroundWriter:
+        return self._writer
 
     def reopen(self) -> BinaryIO:
         """Open what has been written so far for reading, as an independent stream."""
-        self._file.flush()
+        self._writer.flush()
         return self._tmp.open("rb")
 
     def commit(self) -> ObjectVersion:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        size = self._file.tell()
-        self._file.close()
+        self._writer.sync()
+        size = self._writer.tell()
+        self._writer.close()
         version_id = new_version_id()
         os.replace(self._tmp, self._directory / version_id)
         return ObjectVersion(self.bucket, self.key, version_id, size)
 
     def abort(self) -> None:
-        self._file.close()
+        self._writer.discard()
         self._tmp.unlink(missing_ok=True)
 
 

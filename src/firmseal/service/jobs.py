@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 
 IN_PROGRESS, SUCCEEDED, FAILED = "InProgress", "Succeeded", "Failed"
 SOURCE_BUCKET = "firmseal-source"
-HEX_SUFFIXES = (".hex", ".ihex", ".ihx")
 
 
 def _no_progress(_: int) -> None:
@@ -63,6 +63,18 @@ class SignRequest:
 
 def _open_source(path: Path) -> BinaryIO:
     try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InvalidInputError(f"source file {path} not found") from None
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read source file {path}: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise InvalidInputError(f"source {path} is a directory; expected a file")
+    if not stat.S_ISREG(mode):
+        # Devices and FIFOs have no size to check against the platform limit, and a FIFO
+        # without a writer would block forever.
+        raise InvalidInputError(f"source {path} is not a regular file; expected a firmware image")
+    try:
         stream = path.open("rb")
     except FileNotFoundError:
         raise InvalidInputError(f"source file {path} not found") from None
@@ -73,10 +85,9 @@ def _open_source(path: Path) -> BinaryIO:
     return stream
 
 
-def _is_intel_hex(path: Path, stream: BinaryIO) -> bool:
-    head = stream.read(64)
-    stream.seek(0)
-    return path.suffix.lower() in HEX_SUFFIXES and intelhex.looks_like_intel_hex(head)
+def _is_intel_hex(path: Path) -> bool:
+    """Return True for Intel HEX input, decided by the file name so malformed HEX is an error."""
+    return path.suffix.lower() in intelhex.HEX_SUFFIXES
 
 
 def _check_size(path: Path, size: int, platform: SigningPlatform) -> None:
@@ -113,10 +124,15 @@ class JobService:
         if validate is not None:
             validate(params)
         if not request.out_dir.is_dir():
-            raise InvalidInputError(f"output folder {request.out_dir} does not exist")
+            raise InvalidInputError(
+                f"output folder {request.out_dir} does not exist; create it or choose another "
+                "--out-dir"
+            )
+        if not os.access(request.out_dir, os.W_OK):
+            raise InvalidInputError(f"output folder {request.out_dir} is not writable")
 
         with _open_source(request.source) as stream:
-            is_hex = _is_intel_hex(request.source, stream)
+            is_hex = _is_intel_hex(request.source)
             size = os.fstat(stream.fileno()).st_size
             if not is_hex:
                 _check_size(request.source, size, platform)
@@ -140,17 +156,20 @@ class JobService:
         """Sign into a staging folder, store the source, then move the artifacts into place."""
         out_dir = run.context.out_dir
         staging = out_dir / f".firmseal-{run.job_id}"
-        staging.mkdir(mode=0o700)
-        pending = self._ws.objects.begin_put(SOURCE_BUCKET, source.name)
         context = dataclasses.replace(run.context, out_dir=staging)
+        pending = self._ws.objects.begin_put(SOURCE_BUCKET, source.name)
         try:
+            staging.mkdir(mode=0o700)
             with self._image(source, stream, pending, is_hex, run.platform) as image:
                 result = FORMATS[run.platform.format_name].sign(image, run.signer, context)
+            _check_targets(result.files, out_dir)
             stored = pending.commit()
-            result.files = [_publish(path, out_dir) for path in result.files]
         except BaseException:
             pending.abort()
+            shutil.rmtree(staging, ignore_errors=True)
             raise
+        try:
+            result.files = _publish_all(result.files, out_dir)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return result, stored
@@ -255,7 +274,27 @@ class JobService:
             return list(session.scalars(query))
 
 
-def _publish(staged: Path, out_dir: Path) -> Path:
-    target = out_dir / staged.name
-    os.replace(staged, target)
-    return target
+def _check_targets(staged: list[Path], out_dir: Path) -> None:
+    """Raise before publishing when an artifact's name is taken by a folder."""
+    for path in staged:
+        target = out_dir / path.name
+        if target.is_dir():
+            raise InvalidInputError(
+                f"cannot write {target}: a folder of that name exists; remove it or choose "
+                "another --out-dir"
+            )
+
+
+def _publish_all(staged: list[Path], out_dir: Path) -> list[Path]:
+    """Rename staged artifacts into `out_dir`; on failure remove the ones already moved."""
+    published: list[Path] = []
+    try:
+        for path in staged:
+            target = out_dir / path.name
+            os.replace(path, target)
+            published.append(target)
+    except BaseException:
+        for target in published:
+            target.unlink(missing_ok=True)
+        raise
+    return published

@@ -13,8 +13,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from firmseal.errors import ConflictError, InvalidInputError, NotFoundError
-from firmseal.kms.base import BackendSigner, KeySpec, KeyState, SignatureScheme, load_public_key
-from firmseal.service.names import check_key_alias
+from firmseal.kms.base import (
+    BackendSigner,
+    CreatedKey,
+    KeySpec,
+    KeyState,
+    SignatureScheme,
+    load_public_key,
+)
+from firmseal.service.names import CA_KEY_PREFIX, check_key_alias
 from firmseal.service.workspace import Workspace
 from firmseal.store.db import transaction
 from firmseal.store.models import KeyRecord
@@ -52,19 +59,53 @@ class KeyService:
     def __init__(self, workspace: Workspace) -> None:
         self._ws = workspace
 
-    def create(self, alias: str, spec: KeySpec, backend_name: str = "local") -> KeyRecord:
-        check_key_alias(alias)
+    def create(
+        self, alias: str, spec: KeySpec, backend_name: str = "local", *, for_ca: bool = False
+    ) -> KeyRecord:
+        """Generate a key in `backend_name` (local, pkcs11 or aws-kms) and record it."""
+        self._check_new_alias(alias, for_ca)
         backend = self._ws.backend(backend_name)
-        with transaction(self._ws.sessions) as session:
+        created = backend.create_key(spec)
+        record = self._save(alias, backend_name, created)
+        log.info("created key %s (%s, %s) as %s", alias, spec, backend_name, created.uri)
+        return record
+
+    def import_ref(self, alias: str, uri: str, allow_extractable: bool = False) -> KeyRecord:
+        """Record an existing backend key by URI; the private key stays where it is.
+
+        The backend is chosen from the URI. A PKCS#11 key that can leave its token is
+        rejected unless `allow_extractable` is set.
+        """
+        self._check_new_alias(alias, for_ca=False)
+        backend_name, adopted = self._ws.backends.adopt(uri, allow_extractable)
+        with self._ws.sessions() as session:
+            existing = session.scalars(
+                select(KeyRecord).where(KeyRecord.uri == adopted.uri)
+            ).first()
+            if existing is not None:
+                raise ConflictError(f"key {adopted.uri} is already recorded as {existing.alias!r}")
+        record = self._save(alias, backend_name, adopted)
+        log.info("recorded %s key %s (%s) as %s", backend_name, alias, adopted.spec, adopted.uri)
+        return record
+
+    def _check_new_alias(self, alias: str, for_ca: bool) -> None:
+        check_key_alias(alias)
+        if alias.startswith(CA_KEY_PREFIX) and not for_ca:
+            raise InvalidInputError(
+                f"invalid key alias {alias!r}; aliases starting with {CA_KEY_PREFIX!r} are "
+                "reserved for CA keys, which `firmseal ca create` makes"
+            )
+        with self._ws.sessions() as session:
             if session.scalars(select(KeyRecord).where(KeyRecord.alias == alias)).first():
                 raise ConflictError(f"key alias {alias!r} already exists; choose another alias")
-        created = backend.create_key(spec)
+
+    def _save(self, alias: str, backend_name: str, created: CreatedKey) -> KeyRecord:
         record = KeyRecord(
             key_id=str(uuid.uuid4()),
             alias=alias,
             backend=backend_name,
             uri=created.uri,
-            spec=spec.value,
+            spec=created.spec.value,
             state=KeyState.ENABLED.value,
             public_key_der=created.public_key_der,
             created_at=self._ws.clock(),
@@ -74,9 +115,8 @@ class KeyService:
                 session.add(record)
         except IntegrityError:
             raise ConflictError(
-                f"key alias {alias!r} already exists; choose another alias"
+                f"key alias {alias!r} or URI {created.uri} is already recorded"
             ) from None
-        log.info("created key %s (%s, %s) as %s", alias, spec, backend_name, created.uri)
         return record
 
     def list_all(self) -> list[KeyRecord]:
@@ -98,11 +138,7 @@ class KeyService:
 
     def signer(self, record: KeyRecord, scheme: SignatureScheme) -> BackendSigner:
         """Return a signer for an Enabled key; raise if firmseal or the backend disabled it."""
-        if record.state != KeyState.ENABLED:
-            raise ConflictError(
-                f"key {record.alias!r} is {record.state}; enable it with "
-                f"`firmseal key enable {record.alias}` or use another key"
-            )
+        check_enabled(record)
         backend = self._ws.backend(record.backend)
         backend_state = backend.key_state(record.uri)
         if backend_state != KeyState.ENABLED:
@@ -144,3 +180,11 @@ def _c_array(record: KeyRecord, der: bytes) -> str:
         + "\n".join(rows)
         + f"\n}};\nconst unsigned int {identifier}_public_key_len = {len(der)};\n"
     )
+
+
+def check_enabled(record: KeyRecord) -> None:
+    if record.state != KeyState.ENABLED:
+        raise ConflictError(
+            f"key {record.alias!r} is {record.state}; enable it with "
+            f"`firmseal key enable {record.alias}` or use another key"
+        )
