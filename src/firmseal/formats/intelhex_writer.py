@@ -15,6 +15,8 @@ from typing import BinaryIO
 RECORD_DATA_BYTES = 16
 _SEGMENT = 0x10000
 _EOF_RECORD = b":00000001FF\n"
+# Lines are joined and written in batches, which bounds the text held in memory.
+_LINES_PER_WRITE = 4096
 
 
 def _record(address: int, kind: int, data: bytes) -> bytes:
@@ -90,6 +92,9 @@ class IntelHexWriter:
             lines.append(_record(address, 0, bytes(view[offset : offset + limit])))
             offset += limit
             address += limit
+            if len(lines) >= _LINES_PER_WRITE:
+                self._out.write(b"".join(lines))
+                lines.clear()
         self._out.write(b"".join(lines))
         self._pending = bytearray(view[offset:])
         self._pending_address = address

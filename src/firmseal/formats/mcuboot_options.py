@@ -71,27 +71,40 @@ def _invalid(name: str, raw: str, expected: str) -> InvalidInputError:
     return InvalidInputError(f"invalid signing parameter {name}={raw!r}; expected {expected}")
 
 
-def parse_version(raw: str, name: str = "version") -> ImageVersion:
-    """Parse MAJOR[.MINOR[.REVISION[+BUILD]]] and check each part fits its header field."""
+def parse_version(raw: str, name: str = "version", whole: str | None = None) -> ImageVersion:
+    """Parse MAJOR[.MINOR[.REVISION[+BUILD]]] and check each part fits its header field.
+
+    `whole` is the full parameter value to show in errors when `raw` is a part of it.
+    """
+    shown = raw if whole is None else whole
     match = _VERSION.fullmatch(raw.strip())
     if match is None:
         raise _invalid(
-            name, raw, "MAJOR.MINOR.REVISION+BUILD with later parts optional, e.g. 1.2.3+4"
+            name, shown, "MAJOR.MINOR.REVISION+BUILD with later parts optional, e.g. 1.2.3+4"
         )
     parts = [int(group) if group else 0 for group in match.groups()]
     for value, (part, limit) in zip(parts, _VERSION_LIMITS, strict=True):
         if value > limit:
-            raise _invalid(name, raw, f"a {part} number from 0 to {limit}")
+            raise _invalid(name, shown, f"a {part} number from 0 to {limit} in {raw!r}")
     return ImageVersion(*parts)
 
 
-def _integer(name: str, raw: str, minimum: int = 0, maximum: int = _UINT32_MAX) -> int:
+def _integer(
+    name: str,
+    raw: str,
+    minimum: int = 0,
+    maximum: int = _UINT32_MAX,
+    whole: str | None = None,
+) -> int:
+    shown = raw if whole is None else whole
     try:
         value = int(raw.strip(), 0)
     except ValueError:
-        raise _invalid(name, raw, "an integer (decimal, or with a 0x, 0o or 0b prefix)") from None
+        raise _invalid(
+            name, shown, "an integer (decimal, or with a 0x, 0o or 0b prefix)"
+        ) from None
     if not minimum <= value <= maximum:
-        raise _invalid(name, raw, f"an integer from {minimum} to {maximum}")
+        raise _invalid(name, shown, f"an integer from {minimum} to {maximum} in {raw.strip()!r}")
     return value
 
 
@@ -129,8 +142,8 @@ def parse_dependencies(raw: str) -> tuple[tuple[int, ImageVersion], ...]:
         )
     result = []
     for match in matches:
-        image_id = _integer("dependencies", match.group(1), maximum=0xFF)
-        result.append((image_id, parse_version(match.group(2), "dependencies")))
+        image_id = _integer("dependencies", match.group(1), maximum=0xFF, whole=raw)
+        result.append((image_id, parse_version(match.group(2), "dependencies", whole=raw)))
     return tuple(result)
 
 
@@ -157,7 +170,7 @@ def parse_custom_tlvs(raw: str, endian: Endian) -> tuple[tuple[int, bytes], ...]
             raise _invalid(
                 "custom-tlv", raw, 'TAG:VALUE pairs separated by commas, e.g. "0xa0:0x0102"'
             )
-        tag = _integer("custom-tlv", tag_text, VENDOR_TLV_MIN, VENDOR_TLV_MAX)
+        tag = _integer("custom-tlv", tag_text, VENDOR_TLV_MIN, VENDOR_TLV_MAX, whole=raw)
         if tag in result:
             raise _invalid("custom-tlv", raw, f"each tag once; 0x{tag:04x} appears twice")
         if tag in set(Tlv) or vendor_type_is_ambiguous(tag, endian):
