@@ -131,7 +131,7 @@ def source_for(option_set: str, folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def signed(
+def signed_pair(
     keys: dict[str, software.SigningKey],
     pems: dict[str, Path],
     tmp_path_factory: pytest.TempPathFactory,
@@ -179,10 +179,10 @@ LITTLE_ENDIAN_SETS = [name for name in OPTION_SETS if name != "big-endian"]
 def test_imgtool_verifies_firmseal_image(
     platform_id: str,
     option_set: str,
-    signed: Callable[[str, str], Signed],
+    signed_pair: Callable[[str, str], Signed],
     pems: dict[str, Path],
 ) -> None:
-    ours, _ = signed(platform_id, option_set)
+    ours, _ = signed_pair(platform_id, option_set)
     result = imgtool_verify(pems[platform_id], ours)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Image was correctly validated" in result.stdout
@@ -194,10 +194,10 @@ def test_imgtool_verifies_firmseal_image(
 def test_firmseal_verifies_imgtool_image(
     platform_id: str,
     option_set: str,
-    signed: Callable[[str, str], Signed],
+    signed_pair: Callable[[str, str], Signed],
     keys: dict[str, software.SigningKey],
 ) -> None:
-    _, theirs = signed(platform_id, option_set)
+    _, theirs = signed_pair(platform_id, option_set)
     params = OPTION_SETS[option_set]
     endian = params.get("endian", "little")
     with theirs.open("rb") as stream:
@@ -225,25 +225,25 @@ _ALGORITHMS = {
 @pytest.mark.parametrize("option_set", list(OPTION_SETS))
 @pytest.mark.parametrize("platform_id", PLATFORM_IDS)
 def test_bytes_match_imgtool_up_to_signature(
-    platform_id: str, option_set: str, signed: Callable[[str, str], Signed]
+    platform_id: str, option_set: str, signed_pair: Callable[[str, str], Signed]
 ) -> None:
-    ours, theirs = signed(platform_id, option_set)
+    ours, theirs = signed_pair(platform_id, option_set)
     endian = OPTION_SETS[option_set].get("endian", "little")
     assert_same_up_to_signature(ours.read_bytes(), theirs.read_bytes(), endian)
 
 
 @pytest.mark.parametrize("option_set", list(OPTION_SETS))
 def test_ed25519_image_identical_to_imgtool(
-    option_set: str, signed: Callable[[str, str], Signed]
+    option_set: str, signed_pair: Callable[[str, str], Signed]
 ) -> None:
-    ours, theirs = signed("MCUboot-Ed25519", option_set)
+    ours, theirs = signed_pair("MCUboot-Ed25519", option_set)
     assert ours.read_bytes() == theirs.read_bytes()
 
 
 def test_security_counter_auto_packs_version(
-    signed: Callable[[str, str], Signed], keys: dict[str, software.SigningKey]
+    signed_pair: Callable[[str, str], Signed], keys: dict[str, software.SigningKey]
 ) -> None:
-    ours, _ = signed("MCUboot-ECDSA-P256", "basic")
+    ours, _ = signed_pair("MCUboot-ECDSA-P256", "basic")
     with ours.open("rb") as stream:
         verified = verify_mcuboot_image(stream, [keys["MCUboot-ECDSA-P256"].public_key()])
     assert verified.security_counter == (1 << 24) + (2 << 16) + 3
@@ -251,9 +251,9 @@ def test_security_counter_auto_packs_version(
 
 
 def test_protected_tlvs_read_back(
-    signed: Callable[[str, str], Signed], keys: dict[str, software.SigningKey]
+    signed_pair: Callable[[str, str], Signed], keys: dict[str, software.SigningKey]
 ) -> None:
-    ours, _ = signed("MCUboot-RSA-2048-PSS", "all-protected-tlvs")
+    ours, _ = signed_pair("MCUboot-RSA-2048-PSS", "all-protected-tlvs")
     with ours.open("rb") as stream:
         verified = verify_mcuboot_image(stream, [keys["MCUboot-RSA-2048-PSS"].public_key()])
     assert verified.security_counter == 7

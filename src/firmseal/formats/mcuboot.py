@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -399,6 +399,10 @@ class McubootFormat:
     """The MCUboot image format for one signature type."""
 
     algorithm: McubootAlgorithm
+
+    def validate_params(self, params: Mapping[str, str]) -> None:
+        """Check the signing parameters before any image is read."""
+        parse_options(params)
 
     def sign(self, image: ImageInput, signer: Signer, context: SignContext) -> SignResult:
         plan, digest = prepare(image, signer, self.algorithm, context)

@@ -8,6 +8,7 @@ same signing parameters, so they lay out the same bytes and compute the same dig
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
@@ -53,11 +54,13 @@ class FixedSignatureSigner:
     def sign_digest(self, digest: bytes) -> bytes:
         try:
             check_signature(self.public_key, self.scheme, digest, self.signature)
-        except VerificationError as exc:
+        except VerificationError:
+            fingerprint = hashlib.sha256(self.public_key).hexdigest()
             raise InvalidInputError(
                 f"the attached signature does not verify over this image's digest "
-                f"{digest.hex()} under the given public key ({exc}); sign the digest that "
-                "`firmseal mcuboot digest` printed for the same image and parameters"
+                f"{digest.hex()} under the given public key (SHA-256 fingerprint "
+                f"{fingerprint}); sign the digest that `firmseal mcuboot digest` printed for "
+                "the same image and parameters"
             ) from None
         return self.signature
 
