@@ -12,11 +12,13 @@ from __future__ import annotations
 import binascii
 from typing import BinaryIO
 
+from firmseal.formats.hexbulk import encode_records
+
 RECORD_DATA_BYTES = 16
 _SEGMENT = 0x10000
 _EOF_RECORD = b":00000001FF\n"
-# Lines are joined and written in batches, which bounds the text held in memory.
-_LINES_PER_WRITE = 4096
+# Text is joined and written in batches of about this size, which bounds the memory held.
+_WRITE_BYTES = 256 * 1024
 
 
 def _record(address: int, kind: int, data: bytes) -> bytes:
@@ -85,16 +87,27 @@ class IntelHexWriter:
     def _write_full_records(self, view: memoryview) -> None:
         address = self._next_address_of(view)
         lines: list[bytes] = []
+        buffered = 0
         offset = 0
         while len(view) - offset >= self._record_limit(address):
             limit = self._record_limit(address)
-            lines.append(self._segment_record(address))
-            lines.append(_record(address, 0, bytes(view[offset : offset + limit])))
-            offset += limit
-            address += limit
-            if len(lines) >= _LINES_PER_WRITE:
+            # Runs of full records up to the next 64 KiB boundary are encoded in bulk.
+            count = min(len(view) - offset, _SEGMENT - (address & 0xFFFF)) // RECORD_DATA_BYTES
+            if limit == RECORD_DATA_BYTES and count > 1:
+                size = count * RECORD_DATA_BYTES
+                lines.append(self._segment_record(address))
+                lines.append(encode_records(address & 0xFFFF, view[offset : offset + size]))
+            else:
+                size = limit
+                lines.append(self._segment_record(address))
+                lines.append(_record(address, 0, bytes(view[offset : offset + size])))
+            offset += size
+            address += size
+            buffered += len(lines[-1])
+            if buffered >= _WRITE_BYTES:
                 self._out.write(b"".join(lines))
                 lines.clear()
+                buffered = 0
         self._out.write(b"".join(lines))
         self._pending = bytearray(view[offset:])
         self._pending_address = address
