@@ -3,8 +3,10 @@
 Both run as child processes in the same run, on the same random images and the same
 ECDSA P-256 key, with the same options (version, 0x200-byte header prepended, slot size
 twice the image). Wall time comes from time.perf_counter around the child, peak memory
-from the child's ru_maxrss as os.wait4 returns it. firmseal runs its real CLI: a signing
-job under a profile in a fresh workspace, which also stores the source object; and
+from GNU time's maximum resident set size of the child, and CPU time (user plus
+system) from GNU time too, which other load on the machine disturbs less than wall time.
+firmseal-cli runs the real CLI: a signing job under a profile in a fresh workspace, which
+also stores the source object; and
 firmseal-lib runs bench/mcuboot_sign_one.py, the MCUboot format alone with the PEM key,
 which is the work imgtool does.
 
@@ -33,6 +35,7 @@ from firmseal.formats.intelhex_writer import IntelHexWriter
 MIB = 1024 * 1024
 BIN_DIR = Path(sys.executable).parent
 HEX_BASE = 0x0800_0000
+TIME = "/usr/bin/time"  # GNU time, Debian package `time`
 
 
 @dataclass(frozen=True)
@@ -41,19 +44,31 @@ class Sample:
     form: str
     size_mib: int
     wall_seconds: float
+    cpu_seconds: float
     peak_rss_mib: float
 
 
-def run_child(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run one command; return (wall seconds, peak RSS in MiB) or raise on failure."""
-    start = time.perf_counter()
-    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    stderr = process.stderr.read().decode() if process.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(args)} failed: {stderr}")
-    return wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+def run_child(args: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """Run one command; return (wall s, user+system CPU s, peak RSS MiB) or raise.
+
+    The command runs under /usr/bin/time, whose own small process is what gets forked.
+    Linux carries the forked process's peak RSS over exec, so forking this benchmark
+    directly would add its own RSS (it has just held the test image) to the child's.
+    """
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as report:
+        start = time.perf_counter()
+        result = subprocess.run(
+            [TIME, "-f", "%M %U %S", "-o", report.name, *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+        wall = time.perf_counter() - start
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed: {result.stderr.decode()}")
+        peak_kib, user, system = report.read().split()[-3:]
+    return wall, float(user) + float(system), int(peak_kib) / 1024
 
 
 def write_inputs(folder: Path, size: int) -> dict[str, Path]:
@@ -134,8 +149,9 @@ def measure(folder: Path, size_mib: int, repeat: int, key_pem: Path) -> list[Sam
                     tool=tool,
                     form=form,
                     size_mib=size_mib,
-                    wall_seconds=statistics.median(wall for wall, _ in runs),
-                    peak_rss_mib=max(peak for _, peak in runs),
+                    wall_seconds=statistics.median(wall for wall, _, _ in runs),
+                    cpu_seconds=statistics.median(cpu for _, cpu, _ in runs),
+                    peak_rss_mib=max(peak for _, _, peak in runs),
                 )
             )
             print(samples[-1], file=sys.stderr, flush=True)
@@ -166,16 +182,18 @@ def machine() -> dict[str, str]:
 def table(samples: list[Sample]) -> str:
     """Return a Markdown table: one row per image and tool, speed-up relative to imgtool."""
     rows = [
-        "| image | input | tool | wall (s) | speed-up vs imgtool | peak RSS (MiB) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| image | input | tool | wall (s) | CPU (s) | speed-up vs imgtool (wall, CPU) "
+        "| peak RSS (MiB) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     by_key = {(s.size_mib, s.form, s.tool): s for s in samples}
     for sample in sorted(samples, key=lambda s: (s.size_mib, s.form, s.tool != "imgtool")):
         reference = by_key[sample.size_mib, sample.form, "imgtool"]
         rows.append(
             f"| {sample.size_mib} MiB | {sample.form} | {sample.tool} "
-            f"| {sample.wall_seconds:.2f} "
-            f"| {reference.wall_seconds / sample.wall_seconds:.1f}x "
+            f"| {sample.wall_seconds:.2f} | {sample.cpu_seconds:.2f} "
+            f"| {reference.wall_seconds / sample.wall_seconds:.1f}x, "
+            f"{reference.cpu_seconds / max(sample.cpu_seconds, 0.01):.1f}x "
             f"| {sample.peak_rss_mib:.0f} |"
         )
     return "\n".join(rows)

@@ -206,8 +206,8 @@ def test_public_key_formats_match_imgtool(platform_id: str, fs: Cli, tmp_path: P
     assert rust_array_bytes(ours_rust) == rust_array_bytes(theirs_rust)
     key_bytes = c_array_bytes(ours_c)
     if platform_id == "MCUboot-ECDSA-P384":
-        # MCUboot hashes P-384 keys with SHA-384, the image hash; imgtool getpubhash
-        # prints SHA-256 whatever the key.
+        # imgtool sign writes a P-384 key's KEYHASH with SHA-384, the image hash, but
+        # imgtool getpubhash prints SHA-256 whatever the key.
         assert c_array_bytes(ours_hash) == hashlib.sha384(key_bytes).digest()
     else:
         assert c_array_bytes(ours_hash) == c_array_bytes(theirs_hash)

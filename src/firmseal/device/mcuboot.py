@@ -1,7 +1,7 @@
 """Verify an MCUboot image the way the bootloader does before it boots or swaps it in.
 
 Pure: the image comes in as a stream and is read once, in chunks, so memory does not grow
-with the image size; both TLV areas are at most 64 KiB by the width of their size fields.
+with the image size. Both TLV areas are at most 64 KiB, the limit of their size fields.
 Every failure raises a subclass of `VerificationError`; nothing returns a bool to ignore.
 """
 
@@ -106,7 +106,7 @@ class VerifiedMcubootImage:
 
 @dataclass
 class _TlvAreas:
-    """TLVs of both areas by type; only DEPENDENCY may repeat."""
+    """TLVs of both areas by type. Only DEPENDENCY may repeat."""
 
     protected: dict[int, list[bytes]]
     unprotected: dict[int, list[bytes]]
@@ -120,11 +120,11 @@ def looks_like_mcuboot_image(head: bytes) -> bool:
     return IMAGE_MAGIC in (int.from_bytes(head[:4], "little"), int.from_bytes(head[:4], "big"))
 
 
-def _read_exact(stream: BinaryIO, count: int, source: str, what: str) -> bytes:
+def _read_exact(stream: BinaryIO, count: int, source: str, part: str) -> bytes:
     data = stream.read(count)
     if len(data) != count:
         raise MalformedImageError(
-            f"{source} is truncated: {what} needs {count} bytes but only {len(data)} remain"
+            f"{source} is truncated: {part} needs {count} bytes but only {len(data)} remain"
         )
     return data
 
@@ -262,13 +262,13 @@ def _check_tlv_placement(tlv_type: int, protected: bool, where: str) -> None:
         raise MalformedImageError(f"{where}: unknown TLV type {tlv_name(tlv_type)}")
 
 
-def _only(found: dict[int, list[bytes]], types: Sequence[Tlv], what: str, source: str) -> Tlv:
+def _only(found: dict[int, list[bytes]], types: Sequence[Tlv], kind: str, source: str) -> Tlv:
     present = [t for t in types if t in found]
     if not present:
-        raise MalformedImageError(f"{source} has no {what} TLV; it is not a signed image")
+        raise MalformedImageError(f"{source} has no {kind} TLV; it is not a signed image")
     if len(present) > 1:
         names = ", ".join(tlv_name(t) for t in present)
-        raise MalformedImageError(f"{source} has more than one {what} TLV: {names}")
+        raise MalformedImageError(f"{source} has more than one {kind} TLV: {names}")
     return present[0]
 
 
@@ -321,9 +321,9 @@ def _match_key(
         if hmac.compare_digest(encoded, value):
             return candidate
     trusted = ", ".join(keys.fingerprint(k) for k in candidates)
-    what = "key hash" if key_tlv == Tlv.KEYHASH else "public key"
+    kind = "key hash" if key_tlv == Tlv.KEYHASH else "public key"
     raise UnknownKeyError(
-        f"{source} was signed by a key no trust anchor matches: its {what} "
+        f"{source} was signed by a key no trust anchor matches: its {kind} "
         f"{value.hex()[:64]} matches none of the trusted keys (SHA-256 fingerprints "
         f"{trusted})"
     )
@@ -346,9 +346,9 @@ def _security_counter(
     if values:
         (counter,) = struct.unpack(_STRUCT_PREFIX[endian] + "I", values[0])
     if minimum is not None and (counter is None or counter < minimum):
-        shown = "none" if counter is None else str(counter)
+        counter_text = "none" if counter is None else str(counter)
         raise RollbackError(
-            f"{source} has security counter {shown}, below the device's stored counter "
+            f"{source} has security counter {counter_text}, below the device's stored counter "
             f"{minimum}; the device rejects it to stop a rollback to older firmware"
         )
     return counter
@@ -392,8 +392,9 @@ def verify_mcuboot_image(
     min_security_counter: int | None = None,
     source: str = "image",
 ) -> VerifiedMcubootImage:
-    """Check an MCUboot image against the trusted keys; raise VerificationError if it fails.
+    """Check an MCUboot image against the trusted keys and return what it established.
 
+    Raises a VerificationError subclass naming the first check that fails.
     `max_size` is the slot size: header, payload and both TLV areas must fit in it.
     `algorithm` pins the signature type the device was built for. `min_security_counter`
     is the device's stored anti-rollback counter. Bytes after the TLV area (slot padding
@@ -408,8 +409,8 @@ def verify_mcuboot_image(
     # 3. Hash the header, its padding and the payload in chunks, then the protected TLVs.
     hashers = [hashlib.new(name, header_bytes) for name in hash_names]
     _hash_exact(image, hashers, header.header_size - HEADER_SIZE + header.image_size, source)
-    # 4. Both TLV areas, bounded by their 16-bit sizes; each TLV must fit in its area,
-    #    sit in the right area, be known, and appear once (DEPENDENCY excepted).
+    # 4. Both TLV areas, bounded by their 16-bit sizes. Each TLV must fit in its area,
+    #    sit in the right area, be known, and appear once (DEPENDENCY may repeat).
     areas = _read_areas(image, header, hashers, endian, source)
     signed_size = header.header_size + header.image_size + header.protected_tlv_size
     if max_size is not None and signed_size + areas.unprotected_size > max_size:
@@ -417,7 +418,7 @@ def verify_mcuboot_image(
             f"{source} is {signed_size + areas.unprotected_size} bytes with its TLVs, more "
             f"than the slot size of {max_size} bytes"
         )
-    # 5. The hash and signature TLV types fix the signature type; it must be one the
+    # 5. The hash and signature TLV types fix the signature type. It must be one that the
     #    trusted keys can check, so a key of the wrong type is not reported as forgery.
     image_algorithm = _image_algorithm(areas.unprotected, source)
     candidates = _candidate_keys(trusted_keys, image_algorithm, algorithm, source)

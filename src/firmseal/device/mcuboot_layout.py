@@ -2,8 +2,8 @@
 
 An image is a 32-byte header, optional header padding up to `header_size`, the payload,
 a protected TLV area (covered by the image hash) and an unprotected TLV area (the hash,
-the key or its hash, and the signature). The layout follows MCUboot's `image.h` as
-imgtool 2.x writes it. Every reader here checks a length before it unpacks or slices.
+the key or its hash, and the signature). The layout is the one imgtool 2.x writes
+(`imgtool/image.py`). Every reader here checks a length before it unpacks or slices.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ _STRUCT_PREFIX: dict[str, str] = {"little": "<", "big": ">"}
 
 
 class Tlv(enum.IntEnum):
-    """TLV types from MCUboot's `image.h` that firmseal writes or recognises."""
+    """TLV type numbers, as imgtool 2.x defines them, that firmseal writes or recognises."""
 
     KEYHASH = 0x01
     PUBKEY = 0x02
@@ -73,7 +73,7 @@ class Tlv(enum.IntEnum):
 PROTECTED_TLVS = frozenset(
     {Tlv.DEPENDENCY, Tlv.SEC_CNT, Tlv.BOOT_RECORD, Tlv.UUID_VID, Tlv.UUID_CID}
 )
-# TLVs that belong in the unprotected area: they are computed over the hashed region.
+# TLVs that belong in the unprotected area, because they are computed over the hashed region.
 UNPROTECTED_TLVS = frozenset(
     {
         Tlv.KEYHASH,
@@ -158,8 +158,8 @@ def describe_key(public_key: PublicKeyTypes) -> str:
 def key_bytes(public_key: PublicKeyTypes) -> bytes:
     """Return the key encoding MCUboot embeds and hashes for KEYHASH.
 
-    RSA keys are the PKCS#1 RSAPublicKey DER; every other type is the DER
-    SubjectPublicKeyInfo, as in MCUboot's `keys.c` and imgtool 2.x.
+    RSA keys are encoded as the PKCS#1 RSAPublicKey DER and every other type as the DER
+    SubjectPublicKeyInfo, as imgtool 2.x embeds and hashes them.
     """
     if isinstance(public_key, rsa.RSAPublicKey):
         return public_key.public_bytes(
@@ -217,7 +217,10 @@ class ImageHeader:
 
 
 def parse_header_unverified(data: bytes, endian: Endian, source: str) -> ImageHeader:
-    """Parse the first 32 bytes of an image; check magic and header size, nothing signed."""
+    """Parse the first 32 bytes of an image and check its magic and header size.
+
+    Nothing in the header is authenticated yet: the signature covers it only later.
+    """
     if len(data) < HEADER_SIZE:
         raise MalformedImageError(
             f"{source} is truncated: {len(data)} bytes, shorter than the {HEADER_SIZE}-byte "
@@ -255,7 +258,7 @@ def pack_tlv_info(magic: int, total_size: int, endian: Endian) -> bytes:
 
 
 def unpack_tlv_info(data: bytes, endian: Endian, source: str) -> tuple[int, int]:
-    """Return (magic, total size) of a TLV info header; the size includes the info itself."""
+    """Return (magic, total size) of a TLV info header. The size includes the info itself."""
     if len(data) < TLV_INFO_SIZE:
         raise MalformedImageError(
             f"{source} is truncated: the TLV info header needs {TLV_INFO_SIZE} bytes, "
@@ -281,6 +284,8 @@ def _decode_type(raw: bytes, endian: Endian) -> int:
     if endian == "little":
         return int.from_bytes(raw, "little")
     # In big-endian images imgtool writes MCUboot's types as a type byte then a zero byte.
+    # NOTE: MCUboot may read the type as a native 16-bit field, and then such images fail
+    # on a big-endian device. This reader follows imgtool 2.x, which is unverified there.
     if raw[1] == 0 and raw[0] in _STANDARD_TYPES:
         return raw[0]
     return int.from_bytes(raw, "big")

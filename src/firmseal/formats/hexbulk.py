@@ -2,8 +2,8 @@
 
 Most of an Intel HEX file is lines of exactly 16 data bytes at consecutive addresses.
 Handling those one record at a time costs about a microsecond each in Python. This
-module handles a whole run at C speed: it moves each column of the records (the length
-byte, the address bytes, data byte j, the checksum) with one strided slice copy, and sums
+module handles a whole run at C speed. It moves each column of the records (the length
+byte, the address bytes, data byte j, the checksum) with one strided slice copy. It sums
 every record's bytes at once by adding the columns as big integers with one 16-bit lane
 per record. No lane overflows, because a record of 21 bytes sums to at most 5355.
 """

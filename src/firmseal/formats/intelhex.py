@@ -76,7 +76,7 @@ class _RecordReader:
         self.seen_eof = False
 
     def read_line(self, raw: bytes, number: int) -> tuple[int, bytes] | None:
-        """Check one line (without its line feed); return (address, data) for data records."""
+        """Check one line, given without its line feed, and return (address, data) of data."""
         line = raw.strip()
         if not line:
             return None

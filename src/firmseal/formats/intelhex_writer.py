@@ -1,10 +1,10 @@
 """Streaming Intel HEX output, record for record as the `intelhex` package writes it.
 
 imgtool 2.x saves HEX output with `intelhex` 2.3, so matching its records keeps firmseal's
-HEX output byte-identical to imgtool's: 16 data bytes a record (fewer before a gap or a
-64 KiB boundary), uppercase hex, LF line endings, an extended linear address record
-(type 04) before the first record of each 64 KiB segment when any address is above
-0xFFFF, and no start address record. Memory stays bounded by one chunk of input.
+HEX output byte-identical to imgtool's. That means 16 data bytes a record (fewer before a
+gap or a 64 KiB boundary), uppercase hex and LF line endings. An extended linear address
+record (type 04) comes before the first record of each 64 KiB segment when any address is
+above 0xFFFF, and there is no start address record. Memory stays bounded by one chunk.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _record(address: int, kind: int, data: bytes) -> bytes:
 class IntelHexWriter:
     """Write data at ascending addresses as Intel HEX records, then the EOF record.
 
-    `max_address` is the highest address that will hold data; it decides whether extended
+    `max_address` is the highest address that will hold data. It decides whether extended
     linear address records are written at all. Writes must not go backwards or overlap.
     """
 
@@ -73,7 +73,7 @@ class IntelHexWriter:
         return min(RECORD_DATA_BYTES, _SEGMENT - (address & 0xFFFF))
 
     def _fill_pending(self, view: memoryview) -> int:
-        """Complete the pending record from `view`; return how many bytes it took."""
+        """Complete the pending record from `view` and return how many bytes it took."""
         if not self._pending:
             return 0
         limit = self._record_limit(self._pending_address)

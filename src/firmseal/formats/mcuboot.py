@@ -91,8 +91,8 @@ def align_up(value: int, alignment: int) -> int:
 def trailer_size(options: McubootOptions) -> int:
     """Return the bytes MCUboot reserves at the end of a slot for swap status and flags.
 
-    The swap status area holds three entries of `align` bytes per sector; then come four
-    `max_align` fields (image_ok, copy_done, swap_info, swap_size) and the magic.
+    The swap status area contains three entries of `align` bytes per sector. Then come
+    four `max_align` fields (image_ok, copy_done, swap_info, swap_size) and the magic.
     """
     magic_area = align_up(BOOT_MAGIC_SIZE, options.max_align)
     return options.max_sectors * 3 * options.align + options.max_align * 4 + magic_area
@@ -124,8 +124,8 @@ def load_signer_key(signer: Signer, algorithm: McubootAlgorithm) -> PublicKeyTyp
 def _boot_record(
     options: McubootOptions, algorithm: McubootAlgorithm, sw_type: str, key_hash: bytes
 ) -> bytes:
-    # The measurement stays zero here, and it is the last entry so the bootloader can
-    # fill it in after hashing: the hash covers this TLV, so it cannot hold the hash.
+    # The measurement is zero and comes last, so the bootloader can fill it in after
+    # hashing. The hash covers this TLV, so the TLV cannot contain the hash itself.
     version = options.version
     claims = {
         _SW_TYPE: sw_type,
@@ -187,10 +187,12 @@ def plan_image(
             "set --param pad-header=true to prepend the header"
         )
     image_size = image.size if options.pad_header else image.size - header_size
+
     encoded_key = key_bytes(public_key)
     key_hash = hashlib.new(algorithm.hash_name, encoded_key).digest()
     key_tlv = (Tlv.PUBKEY, encoded_key) if options.full_public_key else (Tlv.KEYHASH, key_hash)
     protected = build_protected_area(options, algorithm, key_hash)
+
     header = ImageHeader(
         load_address=options.load_address,
         header_size=header_size,
@@ -199,6 +201,7 @@ def plan_image(
         flags=FLAG_RAM_LOAD if options.load_address else 0,
         version=options.version,
     )
+
     plan = ImagePlan(
         options=options,
         algorithm=algorithm,
@@ -348,7 +351,7 @@ def write_binary(out: BinaryIO, plan: ImagePlan, body: Iterator[bytes]) -> None:
 def write_hex(out: BinaryIO, plan: ImagePlan, body: Iterator[bytes], signed_size: int) -> None:
     """Write Intel HEX: the image at the base address and, when padded, the trailer fields.
 
-    As imgtool, the slot padding is not written out; only image_ok and the magic are.
+    As in imgtool, the slot padding is not written out, only image_ok and the magic.
     """
     options = plan.options
     base = plan.base_address
@@ -387,7 +390,10 @@ def write_image(
 def prepare(
     image: ImageInput, signer: Signer, algorithm: McubootAlgorithm, context: SignContext
 ) -> tuple[ImagePlan, bytes]:
-    """Parse the options, lay out the image and hash it (the first read); return both."""
+    """Parse the options, lay out the image and hash it in the first read.
+
+    Returns the plan and the digest.
+    """
     options = parse_options(context.params)
     public_key = load_signer_key(signer, algorithm)
     plan = plan_image(image, options, algorithm, public_key)
@@ -401,7 +407,11 @@ class McubootFormat:
     algorithm: McubootAlgorithm
 
     def validate_params(self, params: Mapping[str, str]) -> None:
-        """Check the signing parameters before any image is read."""
+        """Check the signing parameters before any image is read.
+
+        NOTE: the signing service calls this when a job starts, but `profile put` does
+        not. A bad parameter stored on a profile shows up only at the first signing job.
+        """
         parse_options(params)
 
     def sign(self, image: ImageInput, signer: Signer, context: SignContext) -> SignResult:

@@ -28,7 +28,7 @@ from firmseal.kms.base import SignatureScheme
 
 @dataclass(frozen=True)
 class PublicKeySigner:
-    """A `Signer` that has only the public key; it lays out an image but cannot sign."""
+    """A `Signer` with only the public key, which lays out an image but cannot sign."""
 
     public_key: bytes
     scheme: SignatureScheme

@@ -238,6 +238,8 @@ _SIMPLE: dict[str, tuple[str, _Parser]] = {
 }
 # Parameters whose parsing depends on another one: version, endian or vid.
 _DEPENDENT = ("version", "security-counter", "endian", "vid", "cid", "custom-tlv")
+# NOTE: imgtool's encryption, compression, --pure, --overwrite-only, --test, --rom-fixed,
+# --pad-sig and --hex-addr have no parameter here yet, so such images cannot be made.
 KNOWN_PARAMETERS = tuple(sorted((*_SIMPLE, *_DEPENDENT)))
 
 
@@ -254,6 +256,7 @@ def parse_options(params: Mapping[str, str]) -> McubootOptions:
             "missing signing parameter version; set it with --param version=1.2.3 "
             "(MAJOR.MINOR.REVISION+BUILD)"
         )
+
     version = parse_version(params["version"])
     fields: dict[str, object] = {"version": version}
     for name, (field_name, parser) in _SIMPLE.items():
@@ -269,6 +272,7 @@ def parse_options(params: Mapping[str, str]) -> McubootOptions:
     _identifiers(params, fields)
     if "custom-tlv" in params:
         fields["custom_tlvs"] = parse_custom_tlvs(params["custom-tlv"], endian)
+
     options = McubootOptions(**fields)  # type: ignore[arg-type]
     _cross_check(options)
     return options

@@ -107,8 +107,9 @@ def image_digest(target: SigningTarget, source: Path, out_dir: Path) -> bytes:
 def decode_signature(data: bytes, source: str) -> bytes:
     """Return a signature file's bytes, decoding base64 text as imgtool's --sig-out writes it.
 
-    Binary signatures are taken as they are: a random signature of 64 bytes or more is all
-    base64 characters with a chance below 1e-37, so the two forms are told apart safely.
+    Binary signatures are taken as they are. A DER ECDSA signature always contains 0x02,
+    which base64 text never does, and a random signature of 64 bytes or more consists only
+    of base64 characters with a chance below 1e-37, so the two forms cannot be confused.
     """
     if not data:
         raise InvalidInputError(f"signature file {source} is empty")
