@@ -2,9 +2,9 @@
 
 Both run as child processes in the same run, on the same random images and the same
 ECDSA P-256 key, with the same options (version, 0x200-byte header prepended, slot size
-twice the image). Wall time comes from time.perf_counter around the child, peak memory
-from GNU time's maximum resident set size of the child, and CPU time (user plus
-system) from GNU time too, which other load on the machine disturbs less than wall time.
+twice the image). Wall time comes from time.perf_counter around the child. GNU time
+reports the child's peak resident set size and its CPU time (user plus system), which
+other load on the machine disturbs less than wall time.
 firmseal-cli runs the real CLI: a signing job under a profile in a fresh workspace, which
 also stores the source object; and
 firmseal-lib runs bench/mcuboot_sign_one.py, the MCUboot format alone with the PEM key,

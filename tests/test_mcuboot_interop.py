@@ -29,6 +29,7 @@ from mcuboot_support import (
     flat_bytes,
     hex_input,
     imgtool_sign,
+    imgtool_sign_args,
     imgtool_verify,
     new_key,
     platform,
@@ -338,7 +339,7 @@ def test_external_signing_matches_imgtool(
     theirs = tmp_path / "fixed.signed.bin"
     result = run_imgtool(
         "sign",
-        *_imgtool_args(params),
+        *imgtool_sign_args(params),
         "--fix-sig",
         str(signature_file),
         "--fix-sig-pubkey",
@@ -348,12 +349,6 @@ def test_external_signing_matches_imgtool(
     )
     assert result.returncode == 0, result.stderr
     assert ours.read_bytes() == theirs.read_bytes()
-
-
-def _imgtool_args(params: dict[str, str]) -> list[str]:
-    from mcuboot_support import imgtool_sign_args
-
-    return imgtool_sign_args(params)
 
 
 def test_attach_rejects_signature_over_other_image(
