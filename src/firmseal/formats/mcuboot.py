@@ -262,8 +262,9 @@ def _signed_region(
     if options.pad_header:
         yield bytes([options.erased_value]) * (options.header_size - HEADER_SIZE)
     else:
-        reserved = stream.read(options.header_size)
+        reserved = _read_up_to(stream, options.header_size)
         total += len(reserved)
+        progress(len(reserved))
         if any(reserved):
             raise InvalidInputError(
                 f"{plan.input_name} does not start with {options.header_size} zero bytes for "
@@ -280,6 +281,16 @@ def _signed_region(
             f"{total} bytes were read; sign it again once it no longer changes"
         )
     yield plan.protected_area
+
+
+def _read_up_to(stream: BinaryIO, count: int) -> bytes:
+    """Read `count` bytes, or fewer only at the end of the stream, across short reads."""
+    parts: list[bytes] = []
+    remaining = count
+    while remaining > 0 and (part := stream.read(remaining)):
+        parts.append(part)
+        remaining -= len(part)
+    return b"".join(parts)
 
 
 def hash_image(plan: ImagePlan, stream: BinaryIO, progress: ProgressCallback) -> bytes:
