@@ -174,6 +174,35 @@ def test_missing_version(fs: Cli, firmware: Path, tmp_path: Path) -> None:
     setup_profile(fs, tmp_path, "MCUboot-ECDSA-P256")
     result = fs("sign", "--profile", "app", str(firmware), "--out-dir", str(tmp_path), expect=2)
     assert "missing signing parameter version" in result.stderr
+    assert fs.json("job", "list")["jobs"] == []
+
+
+def test_profile_put_rejects_bad_parameter(fs: Cli) -> None:
+    fs("key", "create", "boot", "--spec", "ECC_NIST_P256")
+    result = fs(
+        "profile",
+        "put",
+        "app",
+        "--platform",
+        "MCUboot-ECDSA-P256",
+        "--key",
+        "boot",
+        "--param",
+        "align=3",
+        expect=2,
+    )
+    assert "invalid signing parameter align='3'" in result.stderr
+    fs(
+        "profile",
+        "put",
+        "app",
+        "--platform",
+        "MCUboot-ECDSA-P256",
+        "--key",
+        "boot",
+        "--param",
+        "align=4",
+    )
 
 
 def test_verify_needs_signature_for_other_files(fs: Cli, firmware: Path, tmp_path: Path) -> None:

@@ -418,11 +418,11 @@ class McubootFormat:
     algorithm: McubootAlgorithm
 
     def validate_params(self, params: Mapping[str, str]) -> None:
-        """Check the signing parameters before any image is read.
+        """Check a signing profile's parameters, which may leave `version` to each job."""
+        parse_options({"version": "0", **params})
 
-        NOTE: the signing service calls this when a job starts, but `profile put` does
-        not. A bad parameter stored on a profile shows up only at the first signing job.
-        """
+    def validate_job_params(self, params: Mapping[str, str]) -> None:
+        """Check a signing job's complete parameters before any image is read."""
         parse_options(params)
 
     def sign(self, image: ImageInput, signer: Signer, context: SignContext) -> SignResult:
