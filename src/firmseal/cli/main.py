@@ -53,6 +53,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "sign": "firmseal.cli.jobs:sign_command",
     "job": "firmseal.cli.jobs:job_group",
     "verify": "firmseal.cli.verify:verify_command",
+    "mcuboot": "firmseal.cli.mcuboot:mcuboot_group",
 }
 
 log = logging.getLogger(__name__)

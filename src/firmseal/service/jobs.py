@@ -120,7 +120,10 @@ class JobService:
         signer = self._keys.signer(view.key, platform.scheme)
         params = {**view.parameters, **request.overrides}
         image_format = FORMATS[platform.format_name]
-        validate = getattr(image_format, "validate_params", None)
+        # A format may check a job's complete parameters more strictly than a profile's.
+        validate = getattr(image_format, "validate_job_params", None) or getattr(
+            image_format, "validate_params", None
+        )
         if validate is not None:
             validate(params)
         if not request.out_dir.is_dir():
