@@ -715,3 +715,32 @@ def test_sign_payload_canceled_profile(api: ApiEnv) -> None:
         )
     assert error_code(info) == "ValidationException"
     assert "Canceled" in str(info.value)
+
+
+def test_mcuboot_job_signs_image(api: ApiEnv, tmp_path: Path) -> None:
+    name = unique("mcu")
+    put_profile(
+        api,
+        name,
+        platform="MCUboot-ECDSA-P256",
+        signingParameters={"version": "1.2.3", "pad-header": "true"},
+    )
+    job_id = start_job(api, name)
+    job = wait_for_job(api, job_id)
+    assert job["status"] == "Succeeded", job.get("statusReason")
+    key = job["signedObject"]["s3"]["key"]
+    assert key == f"out/{job_id}.signed.bin"
+    signed = tmp_path / "fw.signed.bin"
+    api.workspace.run("object", "get", "firmware-signed", key, str(signed))
+    public_key = tmp_path / "release.pem"
+    public_key.write_text(api.workspace.run("key", "public-key", "release"))
+    api.workspace.run("verify", str(signed), "--public-key", str(public_key))
+
+
+def test_mcuboot_job_without_version_fails(api: ApiEnv) -> None:
+    name = unique("mcuver")
+    put_profile(api, name, platform="MCUboot-ECDSA-P256")
+    job = wait_for_job(api, start_job(api, name))
+    assert job["status"] == "Failed"
+    assert "version" in job["statusReason"]
+    assert "signedObject" not in job

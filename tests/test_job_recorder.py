@@ -77,3 +77,16 @@ def test_recorder_duplicate_fails_alone(fs: Cli, tmp_path: Path) -> None:
         count = session.scalar(select(func.count()).select_from(JobRecord))
     workspace.close()
     assert count == 2
+
+
+def test_signed_object_key_extensions() -> None:
+    from firmseal.service.worker import signed_object_key
+
+    cases = {
+        "fw.bin.sig": "p/J.sig",
+        "fw.bin.signed.json": "p/J.signed.json",
+        "fw.signed.bin": "p/J.signed.bin",
+        "other.img": "p/J.img",
+    }
+    for artifact, expected in cases.items():
+        assert signed_object_key("p/", "J", "fw.bin", Path(artifact)) == expected, artifact

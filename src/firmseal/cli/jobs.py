@@ -58,7 +58,8 @@ def sign_command(
         return
     click.echo(f"signed {file} under {profile_name} (version {job.profile_version})")
     click.echo(f"job       {job.job_id}")
-    click.echo(f"digest    sha256:{job.image_digest}")
+    hash_name = "sha384" if len(job.image_digest or "") == 96 else "sha256"
+    click.echo(f"digest    {hash_name}:{job.image_digest}")
     for artifact in document["signedObjects"]:
         click.echo(f"wrote     {artifact}")
     expires = job.signature_expires_at.isoformat() if job.signature_expires_at else "never"

@@ -109,7 +109,11 @@ def enable(app: AppContext, name: str, as_json: bool) -> None:
     type=click.Choice(PUBLIC_KEY_FORMATS),
     default="pem",
     show_default=True,
-    help="pem, der, or c (a const unsigned char array of the DER SubjectPublicKeyInfo).",
+    help=(
+        "pem; der; c or rust: an array of the key as MCUboot embeds it (DER "
+        "SubjectPublicKeyInfo, PKCS#1 for RSA); hash: a C array of the key hash in an MCUboot "
+        "image's KEYHASH TLV (SHA-384 for P-384 keys, SHA-256 otherwise)."
+    ),
 )
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to this file, not stdout.")
 @pass_app

@@ -54,6 +54,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "sign": "firmseal.cli.jobs:sign_command",
     "job": "firmseal.cli.jobs:job_group",
     "verify": "firmseal.cli.verify:verify_command",
+    "mcuboot": "firmseal.cli.mcuboot:mcuboot_group",
     "principal": "firmseal.cli.principals:principal_group",
     "object": "firmseal.cli.objects:object_group",
     "serve": "firmseal.cli.server:serve_command",

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from firmseal.cli.context import AppContext, pass_app
 from firmseal.cli.output import emit
 from firmseal.cli.progress import progress_bar
+from firmseal.cli.verify_mcuboot import based_int, report, verify_mcuboot_file
 from firmseal.device import (
     MalformedInputError,
     SignatureMismatchError,
@@ -163,6 +164,21 @@ def _result(file: Path, verified: VerifiedImage) -> dict[str, Any]:
     "at_text",
     help="Time for the certificate validity checks, ISO 8601 (default: now).",
 )
+@click.option(
+    "--slot-size",
+    callback=based_int(1, 0xFFFFFFFF),
+    help="MCUboot: slot size in bytes; the signed image must fit in it.",
+)
+@click.option(
+    "--header-size",
+    callback=based_int(32, 0xFFFF),
+    help="MCUboot: the header size in bytes that the bootloader expects.",
+)
+@click.option(
+    "--security-counter",
+    callback=based_int(0, 0xFFFFFFFF),
+    help="MCUboot: the device's stored security counter; images below it are rejected.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @pass_app
 def verify_command(
@@ -174,9 +190,35 @@ def verify_command(
     certificate: Path | None,
     ca: Path | None,
     at_text: str | None,
+    slot_size: int | None,
+    header_size: int | None,
+    security_counter: int | None,
     as_json: bool,
 ) -> None:
-    """Verify FILE against a signature and a trust anchor; exit 0 only if everything holds."""
+    """Verify FILE against a signature and a trust anchor; exit 0 only if everything holds.
+
+    An MCUboot image (binary or Intel HEX) carries its signature, so it needs only
+    --public-key; it is recognised by its magic.
+    """
+    if signature is None and signed_object is None:
+        if public_key is None:
+            raise click.UsageError(
+                "give --signature SIG or --signed-object JSON, and a trust anchor; an MCUboot "
+                "image needs only --public-key PEM"
+            )
+        verified_image = verify_mcuboot_file(
+            file,
+            _load_public_key(public_key),
+            slot_size=slot_size,
+            header_size=header_size,
+            security_counter=security_counter,
+        )
+        report(file, verified_image, as_json)
+        return
+    if slot_size is not None or header_size is not None or security_counter is not None:
+        raise click.UsageError(
+            "--slot-size, --header-size and --security-counter apply to MCUboot images only"
+        )
     if (signature is None) == (signed_object is None):
         raise click.UsageError("give exactly one of --signature SIG or --signed-object JSON")
     if public_key is not None and certificate is not None:

@@ -120,7 +120,10 @@ class JobService:
         signer = self._keys.signer(view.key, platform.scheme)
         params = {**view.parameters, **request.overrides}
         image_format = FORMATS[platform.format_name]
-        validate = getattr(image_format, "validate_params", None)
+        # A format may check a job's complete parameters more strictly than a profile's.
+        validate = getattr(image_format, "validate_job_params", None) or getattr(
+            image_format, "validate_params", None
+        )
         if validate is not None:
             validate(params)
         if not request.out_dir.is_dir():
@@ -136,19 +139,22 @@ class JobService:
             size = os.fstat(stream.fileno()).st_size
             if not is_hex:
                 _check_size(request.source, size, platform)
-            job = self._start_job(request, view, params)
+            job_id = str(uuid.uuid4())
             run = _Run(
-                job.job_id,
+                job_id,
                 platform,
                 signer,
-                SignContext(request.out_dir, params, job.job_id, progress),
+                SignContext(request.out_dir, params, job_id, progress),
             )
+            # The row is written inside the try, so an interrupt that lands just after its
+            # commit still marks it Failed instead of leaving it InProgress.
             try:
+                self._start_job(job_id, request, view, params)
                 result, stored = self._run(run, request.source, stream, is_hex)
+                return self._succeed(job_id, view, result, stored)
             except BaseException as exc:
-                self._fail(job.job_id, exc)
+                self._fail(job_id, exc)
                 raise
-        return self._succeed(job.job_id, view, result, stored)
 
     def _run(
         self, run: _Run, source: Path, stream: BinaryIO, is_hex: bool
@@ -209,10 +215,10 @@ class JobService:
             shutil.rmtree(tmp, ignore_errors=True)
 
     def _start_job(
-        self, request: SignRequest, view: ProfileView, params: dict[str, str]
+        self, job_id: str, request: SignRequest, view: ProfileView, params: dict[str, str]
     ) -> JobRecord:
         job = JobRecord(
-            job_id=str(uuid.uuid4()),
+            job_id=job_id,
             profile_name=view.profile.name,
             profile_version=view.version.version,
             platform_id=view.profile.platform_id,
@@ -235,7 +241,8 @@ class JobService:
         reason = str(exc) if isinstance(exc, FirmsealError) else f"{type(exc).__name__}: {exc}"
         with transaction(self._ws.sessions) as session:
             job = session.get(JobRecord, job_id)
-            assert job is not None
+            if job is None or job.status != IN_PROGRESS:
+                return
             job.status = FAILED
             job.status_reason = reason or type(exc).__name__
             job.completed_at = self._ws.clock()

@@ -12,6 +12,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from firmseal.device.errors import VerificationError
+from firmseal.device.mcuboot_layout import McubootAlgorithm, algorithm_of_key, key_bytes
 from firmseal.errors import ConflictError, InvalidInputError, NotFoundError
 from firmseal.kms.base import (
     BackendSigner,
@@ -28,7 +30,7 @@ from firmseal.store.models import KeyRecord
 
 log = logging.getLogger(__name__)
 
-PUBLIC_KEY_FORMATS = ("pem", "der", "c")
+PUBLIC_KEY_FORMATS = ("pem", "der", "c", "rust", "hash")
 
 
 def parse_spec(text: str) -> KeySpec:
@@ -149,7 +151,12 @@ class KeyService:
 
 
 def render_public_key(record: KeyRecord, output_format: str) -> bytes:
-    """Render a public key as PEM, DER, or a C array of the DER SubjectPublicKeyInfo."""
+    """Render a public key as PEM, DER, or source code for a bootloader.
+
+    `c` and `rust` are arrays of the key as MCUboot embeds it (the DER
+    SubjectPublicKeyInfo, or the PKCS#1 RSAPublicKey for RSA keys); `hash` is a C array of
+    the key hash MCUboot compares with an image's KEYHASH TLV.
+    """
     der = record.public_key_der
     if output_format == "der":
         return der
@@ -157,29 +164,66 @@ def render_public_key(record: KeyRecord, output_format: str) -> bytes:
         return load_public_key(der).public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-    if output_format == "c":
-        return _c_array(record, der).encode()
+    if output_format in ("c", "rust", "hash"):
+        return _source_code(record, output_format).encode()
     raise InvalidInputError(
         f"invalid public key format {output_format!r}; expected one of "
         f"{', '.join(PUBLIC_KEY_FORMATS)}"
     )
 
 
-def _c_array(record: KeyRecord, der: bytes) -> str:
-    identifier = re.sub(r"[^A-Za-z0-9_]", "_", record.alias)
-    if identifier[0].isdigit():
-        identifier = f"key_{identifier}"
-    rows = [
-        "    " + " ".join(f"0x{byte:02x}," for byte in der[offset : offset + 12])
-        for offset in range(0, len(der), 12)
-    ]
-    return (
-        f"/* firmseal key {record.alias} ({record.spec}): DER SubjectPublicKeyInfo,\n"
-        f" * SHA-256 fingerprint {fingerprint(record)} */\n"
-        f"const unsigned char {identifier}_public_key[] = {{\n"
-        + "\n".join(rows)
-        + f"\n}};\nconst unsigned int {identifier}_public_key_len = {len(der)};\n"
+def _identifier(alias: str) -> str:
+    identifier = re.sub(r"[^A-Za-z0-9_]", "_", alias)
+    return f"key_{identifier}" if identifier[0].isdigit() else identifier
+
+
+def _embedded_key(record: KeyRecord) -> tuple[bytes, str, McubootAlgorithm | None]:
+    """Return the key bytes a bootloader embeds, their description, and the MCUboot type."""
+    public_key = load_public_key(record.public_key_der)
+    try:
+        algorithm = algorithm_of_key(public_key)
+    except VerificationError:
+        return record.public_key_der, "DER SubjectPublicKeyInfo", None
+    if algorithm in (McubootAlgorithm.RSA_2048, McubootAlgorithm.RSA_3072):
+        return key_bytes(public_key), "DER PKCS#1 RSAPublicKey, as MCUboot embeds RSA", algorithm
+    return key_bytes(public_key), "DER SubjectPublicKeyInfo", algorithm
+
+
+def _source_code(record: KeyRecord, output_format: str) -> str:
+    data, description, algorithm = _embedded_key(record)
+    name = _identifier(record.alias)
+    if output_format == "hash":
+        hash_name = algorithm.hash_name if algorithm is not None else "sha256"
+        data = hashlib.new(hash_name, data).digest()
+        description = f"{hash_name.upper()} of the {description} (MCUboot KEYHASH)"
+        name = f"{name}_public_key_hash"
+    else:
+        name = f"{name}_public_key"
+    comment = f"firmseal key {record.alias} ({record.spec}): {description}"
+    if output_format == "rust":
+        return _rust_array(name.upper(), data, comment)
+    return _c_array(name, data, comment, fingerprint(record))
+
+
+def _byte_rows(data: bytes) -> str:
+    return "\n".join(
+        "    " + " ".join(f"0x{byte:02x}," for byte in data[offset : offset + 12])
+        for offset in range(0, len(data), 12)
     )
+
+
+def _c_array(name: str, data: bytes, comment: str, key_fingerprint: str) -> str:
+    return (
+        f"/* {comment},\n"
+        f" * SHA-256 fingerprint {key_fingerprint} */\n"
+        f"const unsigned char {name}[] = {{\n"
+        + _byte_rows(data)
+        + f"\n}};\nconst unsigned int {name}_len = {len(data)};\n"
+    )
+
+
+def _rust_array(name: str, data: bytes, comment: str) -> str:
+    return f"// {comment}\npub static {name}: &[u8] = &[\n" + _byte_rows(data) + "\n];\n"
 
 
 def check_enabled(record: KeyRecord) -> None:

@@ -37,8 +37,18 @@ def new_worker_id() -> str:
 
 
 def signed_object_key(prefix: str, job_id: str, image_name: str, artifact: Path) -> str:
-    """Return prefix + job id + the artifact's extension (what follows the image name)."""
-    suffix = artifact.name.removeprefix(image_name)
+    """Return prefix + job id + the artifact's extension.
+
+    The extension is what the format added to the image name (`fw.bin.sig` gives `.sig`) or
+    to its stem (`fw.signed.bin` gives `.signed.bin`), else the artifact's own suffixes.
+    """
+    stem = Path(image_name).stem
+    if artifact.name.startswith(image_name):
+        suffix = artifact.name.removeprefix(image_name)
+    elif stem and artifact.name.startswith(f"{stem}."):
+        suffix = artifact.name.removeprefix(stem)
+    else:
+        suffix = "".join(artifact.suffixes)
     return f"{prefix}{job_id}{suffix}"
 
 
