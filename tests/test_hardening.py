@@ -462,7 +462,7 @@ def test_sigterm_marks_job_failed_and_cleans_up(ready: Cli, tmp_path: Path) -> N
     assert stderr.decode().strip().splitlines() == ["error: interrupted"]
     ((status, reason),) = job_rows(ready.home)
     assert status == "Failed"
-    assert "signal" in reason
+    assert reason == "interrupted by SIGTERM"
     assert list(out.iterdir()) == []
     assert debris(ready.home, out) == []
 
@@ -484,3 +484,17 @@ def test_rotate_then_sign_verifies(ready: Cli, firmware: Path, tmp_path: Path) -
     public_key = tmp_path / "next.pem"
     public_key.write_bytes(ready("key", "public-key", "next").stdout_bytes)
     assert openssl_verifies(public_key, out / f"{firmware.name}.sig", firmware)
+
+
+def test_closed_pipe_ends_by_sigpipe(ready: Cli) -> None:
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "firmseal.cli", "platform", "list"],
+        env={**os.environ, "FIRMSEAL_HOME": str(ready.home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert reader.stdout is not None
+    reader.stdout.close()
+    _, stderr = reader.communicate(timeout=60)
+    assert reader.returncode in (0, -signal.SIGPIPE)
+    assert stderr == b""

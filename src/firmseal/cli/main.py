@@ -115,6 +115,9 @@ class FirmsealGroup(click.Group):
         """Run the group, printing usage errors as one `error:` line like every other error."""
         kwargs["standalone_mode"] = False
         previous = signal.signal(signal.SIGTERM, _terminate)
+        # A reader that closes the pipe (`firmseal job list | head -1`) ends the process by
+        # SIGPIPE, as it ends other Unix tools, instead of an EPIPE error line.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         try:
             code = super().main(*args, **kwargs)
         except click.exceptions.Abort:
@@ -133,7 +136,7 @@ class FirmsealGroup(click.Group):
 
 def _terminate(signum: int, _frame: object) -> None:
     """Turn SIGTERM into an exception, so jobs are marked Failed and temporary files go."""
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise KeyboardInterrupt(f"interrupted by {signal.Signals(signum).name}")
 
 
 def _first_line(exc: BaseException) -> str:

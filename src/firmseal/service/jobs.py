@@ -238,7 +238,10 @@ class JobService:
         return job
 
     def _fail(self, job_id: str, exc: BaseException) -> None:
-        reason = str(exc) if isinstance(exc, FirmsealError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, FirmsealError | KeyboardInterrupt):
+            reason = str(exc) or "interrupted"
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
         with transaction(self._ws.sessions) as session:
             job = session.get(JobRecord, job_id)
             if job is None or job.status != IN_PROGRESS:
