@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from intelhex import IntelHex
 
 from conftest import Cli
@@ -362,8 +363,34 @@ def test_external_signature_must_verify(fs: Cli, firmware: Path, tmp_path: Path)
     assert not (tmp_path / f"{firmware.stem}.signed{firmware.suffix}").exists()
 
 
-def test_external_key_must_fit_platform(fs: Cli, firmware: Path, tmp_path: Path) -> None:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+@pytest.mark.parametrize(
+    ("key", "platform_id", "message"),
+    [
+        (
+            rsa.generate_private_key(public_exponent=65537, key_size=2048),
+            "MCUboot-ECDSA-P256",
+            "is an RSA_2048 key, but platform MCUboot-ECDSA-P256 signs with ECC_NIST_P256",
+        ),
+        (
+            ec.generate_private_key(ec.SECP256R1()),
+            "MCUboot-RSA-2048-PSS",
+            "is an ECC_NIST_P256 key, but platform MCUboot-RSA-2048-PSS signs with RSA_2048",
+        ),
+        (
+            ed25519.Ed25519PrivateKey.generate(),
+            "MCUboot-ECDSA-P384",
+            "is an ED25519 key, but platform MCUboot-ECDSA-P384 signs with ECC_NIST_P384",
+        ),
+    ],
+)
+def test_external_key_must_fit_platform(
+    fs: Cli,
+    firmware: Path,
+    tmp_path: Path,
+    key: PrivateKeyTypes,
+    platform_id: str,
+    message: str,
+) -> None:
     public_pem = tmp_path / "hsm.pem"
     public_pem.write_bytes(
         key.public_key().public_bytes(
@@ -375,11 +402,69 @@ def test_external_key_must_fit_platform(fs: Cli, firmware: Path, tmp_path: Path)
         "digest",
         str(firmware),
         "--platform",
-        "MCUboot-ECDSA-P256",
+        platform_id,
         "--public-key",
         str(public_pem),
         "--param",
         "version=1.0.0",
         expect=2,
     )
-    assert "is a RSA_2048 key, but platform MCUboot-ECDSA-P256 signs with" in result.stderr
+    assert message in result.stderr
+
+
+def test_profile_put_rejects_slot_below_header(fs: Cli) -> None:
+    fs("key", "create", "boot", "--spec", "ECC_NIST_P256")
+    result = fs(
+        "profile",
+        "put",
+        "app",
+        "--platform",
+        "MCUboot-ECDSA-P256",
+        "--key",
+        "boot",
+        "--param",
+        "slot-size=0x20",
+        "--param",
+        "header-size=0x200",
+        expect=2,
+    )
+    assert result.stderr == (
+        "error: invalid signing parameter slot-size=32 (0x20): no image fits, because "
+        "header-size=512 (0x200), at least 88 bytes of TLVs and the 432-byte boot trailer "
+        "need at least 1032 bytes; raise slot-size, or lower header-size or max-sectors\n"
+    )
+    assert fs.json("profile", "list")["profiles"] == []
+
+
+def test_minimum_slot_signs_empty_image(fs: Cli, tmp_path: Path) -> None:
+    # Ed25519 signatures have a fixed size, so the minimum slot size is exact: a header-only
+    # image fits a slot of that size, and profile put rejects one byte less.
+    minimum = 32 + 4 + 36 + 36 + 68 + 432
+    fs("key", "create", "boot", "--spec", "ED25519")
+    put = ("profile", "put", "app", "--platform", "MCUboot-Ed25519", "--key", "boot")
+    result = fs(*put, "--param", f"slot-size={minimum - 1}", "--param", "pad=true", expect=2)
+    assert f"need at least {minimum} bytes" in result.stderr
+    fs(*put, "--param", f"slot-size={minimum}", "--param", "pad=true")
+    image = tmp_path / "empty.bin"
+    image.write_bytes(bytes(32))
+    out = tmp_path / "out"
+    out.mkdir()
+    fs("sign", "--profile", "app", str(image), "--out-dir", str(out), "--param", "version=1.0.0")
+    assert (out / "empty.signed.bin").stat().st_size == minimum
+
+
+def test_sign_rejects_version_with_space(fs: Cli, firmware: Path, tmp_path: Path) -> None:
+    setup_profile(fs, tmp_path, "MCUboot-ECDSA-P256")
+    result = fs(
+        "sign",
+        "--profile",
+        "app",
+        str(firmware),
+        "--out-dir",
+        str(tmp_path),
+        "--param",
+        "version=1.2.3 ",
+        expect=2,
+    )
+    assert "invalid signing parameter version='1.2.3 '" in result.stderr
+    assert fs.json("job", "list")["jobs"] == []

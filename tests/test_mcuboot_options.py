@@ -6,8 +6,9 @@ import uuid
 
 import pytest
 
-from firmseal.device.mcuboot_layout import ImageVersion
+from firmseal.device.mcuboot_layout import ImageVersion, McubootAlgorithm, with_article
 from firmseal.errors import InvalidInputError
+from firmseal.formats.mcuboot import McubootFormat
 from firmseal.formats.mcuboot_options import parse_options, parse_version
 
 
@@ -72,6 +73,10 @@ BAD_VALUES = [
     ("version", "1.0.65536", "revision number from 0 to 65535"),
     ("version", "1.0.0+4294967296", "build number from 0 to 4294967295"),
     ("version", "01.0", "MAJOR.MINOR.REVISION"),
+    ("version", "1.2.3 ", "and no spaces"),
+    ("version", " 1.2.3", "and no spaces"),
+    ("version", "1.2.3\n", "and no spaces"),
+    ("version", "1. 2", "and no spaces"),
     ("header-size", "16", "from 32 to 65535"),
     ("header-size", "0x10000", "from 32 to 65535"),
     ("header-size", "big", "an integer"),
@@ -134,3 +139,68 @@ def test_max_align_below_align() -> None:
 def test_big_endian_vendor_tag_that_reads_as_standard() -> None:
     with pytest.raises(InvalidInputError, match="0x1000 clashes"):
         parse_options({"version": "1", "endian": "big", "custom-tlv": "0x1000:0x01"})
+
+
+def test_version_with_space_rejected() -> None:
+    with pytest.raises(InvalidInputError) as raised:
+        parse_options({"version": "1.2.3 "})
+    assert str(raised.value) == (
+        "invalid signing parameter version='1.2.3 '; expected MAJOR.MINOR.REVISION+BUILD with "
+        "later parts optional and no spaces, e.g. 1.2.3+4"
+    )
+
+
+# Minimum slot sizes with the default trailer (128 sectors, align 1, max-align 8: 432 bytes):
+# header + TLV info (4) + hash TLV + key hash TLV + shortest signature TLV + trailer.
+SLOT_MINIMUMS = [
+    (McubootAlgorithm.ECDSA_P256, 32 + 4 + 36 + 36 + 12 + 432),
+    (McubootAlgorithm.ECDSA_P384, 32 + 4 + 52 + 52 + 12 + 432),
+    (McubootAlgorithm.ED25519, 32 + 4 + 36 + 36 + 68 + 432),
+    (McubootAlgorithm.RSA_2048, 32 + 4 + 36 + 36 + 260 + 432),
+    (McubootAlgorithm.RSA_3072, 32 + 4 + 36 + 36 + 388 + 432),
+]
+
+
+@pytest.mark.parametrize(("algorithm", "minimum"), SLOT_MINIMUMS)
+def test_slot_capacity_boundary(algorithm: McubootAlgorithm, minimum: int) -> None:
+    image_format = McubootFormat(algorithm)
+    image_format.validate_params({"slot-size": str(minimum)})
+    with pytest.raises(InvalidInputError, match=f"need at least {minimum} bytes"):
+        image_format.validate_params({"slot-size": str(minimum - 1)})
+
+
+def test_slot_smaller_than_header_rejected() -> None:
+    image_format = McubootFormat(McubootAlgorithm.ECDSA_P256)
+    params = {"slot-size": "0x20", "header-size": "0x200"}
+    with pytest.raises(InvalidInputError) as raised:
+        image_format.validate_params(params)
+    assert str(raised.value) == (
+        "invalid signing parameter slot-size=32 (0x20): no image fits, because "
+        "header-size=512 (0x200), at least 88 bytes of TLVs and the 432-byte boot trailer "
+        "need at least 1032 bytes; raise slot-size, or lower header-size or max-sectors"
+    )
+    with pytest.raises(InvalidInputError, match=r"slot-size=32 \(0x20\): no image fits"):
+        image_format.validate_job_params({"version": "1.0.0", **params})
+
+
+def test_slot_capacity_counts_protected_tlvs() -> None:
+    image_format = McubootFormat(McubootAlgorithm.ED25519)
+    minimum = SLOT_MINIMUMS[2][1]
+    # The security counter adds a protected area of 4 + (4 + 4) bytes.
+    with pytest.raises(InvalidInputError, match=f"at least {12 + 144} bytes of TLVs"):
+        image_format.validate_params({"slot-size": str(minimum), "security-counter": "1"})
+    image_format.validate_params({"slot-size": str(minimum + 12), "security-counter": "1"})
+
+
+@pytest.mark.parametrize(
+    ("phrase", "expected"),
+    [
+        ("ECC_NIST_P256", "an ECC_NIST_P256"),
+        ("RSA 2048-bit key", "an RSA 2048-bit key"),
+        ("Ed448 key", "an Ed448 key"),
+        ("X25519 key", "an X25519 key"),
+        ("DSA key", "a DSA key"),
+    ],
+)
+def test_key_article(phrase: str, expected: str) -> None:
+    assert with_article(phrase) == expected

@@ -14,7 +14,14 @@ from cryptography.hazmat.primitives import serialization
 from backends.kms_endpoint import kms_error, scripted_kms
 from backends.signatures import device_verify, digest_for, openssl_verify
 from firmseal.device.errors import SignatureMismatchError
-from firmseal.errors import BackendError, InvalidInputError, KeyStoreError, NotFoundError
+from firmseal.errors import (
+    AccessDeniedError,
+    BackendError,
+    ConflictError,
+    InvalidInputError,
+    KeyStoreError,
+    NotFoundError,
+)
 from firmseal.kms import software
 from firmseal.kms.aws_kms import AwsKmsBackend
 from firmseal.kms.aws_kms_config import AwsKmsConfig, is_configured
@@ -215,7 +222,7 @@ def test_check_unreachable_endpoint() -> None:
     assert "AWS KMS request failed" in status.detail
 
 
-def test_access_denied_retried_then_fails(caplog: pytest.LogCaptureFixture) -> None:
+def test_access_denied_not_retried(caplog: pytest.LogCaptureFixture) -> None:
     denial = kms_error("AccessDeniedException", "User ci is not authorized to perform kms:Sign")
     sleep = RecordedSleep()
     with scripted_kms([denial]) as server:
@@ -223,17 +230,30 @@ def test_access_denied_retried_then_fails(caplog: pytest.LogCaptureFixture) -> N
         backend = AwsKmsBackend(config, sleep=sleep)
         with (
             caplog.at_level(logging.WARNING, logger="firmseal.kms.aws_kms"),
-            pytest.raises(BackendError, match="denied access") as caught,
+            pytest.raises(AccessDeniedError) as caught,
         ):
             backend.sign_digest(MISSING_ARN, bytes(32), SignatureScheme.ECDSA_SHA256)
-    assert "after 4 attempts" in str(caught.value)
-    assert "not authorized to perform kms:Sign" in str(caught.value)
+    message = str(caught.value)
+    assert message.startswith(f"AWS KMS denied access while signing for {MISSING_ARN}: ")
+    assert "not authorized to perform kms:Sign" in message
+    assert "grant the caller kms:Sign" in message
+    assert server.requests == ["TrentService.Sign"]
+    assert sleep.delays == []
+    assert [r for r in caplog.records if r.levelno == logging.WARNING] == []
+
+
+def test_throttling_backoff_bounded() -> None:
+    sleep = RecordedSleep()
+    with scripted_kms([kms_error("ThrottlingException", "Rate exceeded")]) as server:
+        config = AwsKmsConfig(endpoint_url=server.url, max_attempts=4, base_delay=1, max_delay=3)
+        backend = AwsKmsBackend(config, sleep=sleep)
+        with pytest.raises(BackendError, match=r"ThrottlingException .* after 4 attempts"):
+            backend.sign_digest(MISSING_ARN, bytes(32), SignatureScheme.ECDSA_SHA256)
     assert server.requests == ["TrentService.Sign"] * 4
     assert len(sleep.delays) == 3
     for attempt, delay in enumerate(sleep.delays, start=1):
         step = min(3.0, 1.0 * 2 ** (attempt - 1))
         assert step / 2 <= delay <= step
-    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 3
 
 
 def test_throttling_then_success() -> None:
@@ -299,8 +319,74 @@ def test_missing_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_missing_region(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_DEFAULT_REGION")
-    with pytest.raises(BackendError, match="no AWS region configured"):
+    with pytest.raises(BackendError) as caught:
         AwsKmsBackend(AwsKmsConfig()).create_key(KeySpec.ECC_NIST_P256)
+    assert str(caught.value) == (
+        "no AWS region configured for AWS KMS; set FIRMSEAL_KMS_REGION, AWS_REGION or "
+        "AWS_DEFAULT_REGION, or name the key by its key ARN"
+    )
+
+
+def test_region_from_aws_region(kms_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # botocore itself reads only AWS_DEFAULT_REGION, which the CLI and the SDKs do not need.
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    backend = AwsKmsBackend()
+    created = backend.create_key(KeySpec.ECC_NIST_P256)
+    assert created.uri.startswith("arn:aws:kms:eu-central-1:")
+    assert "AWS KMS in eu-central-1 at" in backend.check().detail
+
+
+@pytest.mark.parametrize(
+    ("environ", "region"),
+    [
+        ({"AWS_DEFAULT_REGION": "us-west-2"}, "us-west-2"),
+        ({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-west-2"}, "eu-west-1"),
+        (
+            {
+                "FIRMSEAL_KMS_REGION": "ap-south-1",
+                "AWS_REGION": "eu-west-1",
+                "AWS_DEFAULT_REGION": "us-west-2",
+            },
+            "ap-south-1",
+        ),
+        ({}, None),
+    ],
+)
+def test_region_precedence(environ: dict[str, str], region: str | None) -> None:
+    assert AwsKmsConfig.from_env(environ).region == region
+
+
+def test_key_arn_region_beats_aws_region(kms_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    created = AwsKmsBackend(AwsKmsConfig(region="sa-east-1")).create_key(KeySpec.ECC_NIST_P256)
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    assert AwsKmsBackend().key_state(created.uri) is KeyState.ENABLED
+
+
+@pytest.mark.parametrize(("disable", "state"), [(True, "Disabled"), (False, "PendingDeletion")])
+def test_adopt_unusable_key_rejected(
+    backend: AwsKmsBackend, kms_client: object, disable: bool, state: str
+) -> None:
+    arn = backend.create_key(KeySpec.ECC_NIST_P256).uri
+    key_id = arn.rsplit("/", 1)[-1]
+    if disable:
+        kms_client.disable_key(KeyId=key_id)  # type: ignore[attr-defined]
+    else:
+        kms_client.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)  # type: ignore[attr-defined]
+    with pytest.raises(ConflictError) as caught:
+        backend.adopt_key(arn)
+    assert str(caught.value) == (
+        f"AWS KMS key {arn} is {state}, not Enabled; enable it in AWS KMS (or cancel its "
+        "deletion) and import it again"
+    )
+
+
+def test_invalid_key_name_hides_pin(backend: AwsKmsBackend) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        backend.key_state("alias/fw;pin-value=2468")
+    assert "2468" not in str(caught.value)
+    assert "'alias/fw;pin-value=REDACTED'" in str(caught.value)
 
 
 def test_is_configured() -> None:

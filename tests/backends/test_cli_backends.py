@@ -6,6 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import boto3
 import pkcs11
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -13,7 +14,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pkcs11 import Attribute, KeyType, ObjectClass
 
 from backends.conftest import SoftHsm
+from backends.kms_endpoint import kms_error, scripted_kms
 from conftest import Cli, openssl_verifies
+from firmseal.kms.base import KeySpec
+from firmseal.kms.pkcs11 import Pkcs11Backend
 from firmseal.kms.pkcs11_session import close_pools
 
 BACKENDS = ["local", "pkcs11", "aws-kms"]
@@ -225,10 +229,18 @@ def test_import_ref_extractable_needs_flag(fs: Cli, pkcs11_env: SoftHsm) -> None
     _import_extractable_ec_key(pkcs11_env, "cli-extractable")
     uri = "pkcs11:token=firmseal-test;object=cli-extractable"
     rejected = fs("key", "import-ref", "ext", uri, expect=2)
-    assert "can leave the token" in rejected.stderr
+    assert "may exist outside the token (CKA_EXTRACTABLE is true;" in rejected.stderr
+    assert "pass --allow-extractable to adopt it anyway" in rejected.stderr
     assert fs.json("key", "list")["keys"] == []
 
-    key = fs.json("key", "import-ref", "ext", uri, "--allow-extractable")
+    accepted = fs("key", "import-ref", "ext", uri, "--allow-extractable", "--json")
+    assert accepted.stderr == (
+        f"warning: adopted PKCS#11 key {uri} although its private key may exist outside the "
+        "token (CKA_EXTRACTABLE is true; CKA_SENSITIVE is false; CKA_NEVER_EXTRACTABLE is "
+        "false, so it was imported or once extractable; CKA_ALWAYS_SENSITIVE is false, so it "
+        "was imported or once readable)\n"
+    )
+    key = json.loads(accepted.stdout)
     assert key["backend"] == "pkcs11"
     assert key["keySpec"] == "ECC_NIST_P256"
     assert key["uri"] == uri + ";id=" + "".join(f"%{b:02X}" for b in b"cli-extractable") + (
@@ -263,6 +275,108 @@ def test_import_ref_kms_alias_records_arn(
     public_key = tmp_path / "release.pem"
     public_key.write_bytes(fs("key", "public-key", "release").stdout_bytes)
     assert openssl_verifies(public_key, out / f"{firmware.name}.sig", firmware)
+
+
+def test_import_ref_generated_key_no_warning(fs: Cli, pkcs11_env: SoftHsm) -> None:
+    created = Pkcs11Backend(pkcs11_env.config()).create_key(KeySpec.ECC_NIST_P256)
+    close_pools()
+    result = fs("key", "import-ref", "made", created.uri, "--json")
+    assert result.stderr == ""
+    assert json.loads(result.stdout)["uri"] == created.uri
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "pkcs11:object=legacy;pin-value=2468",
+        "pkcs11:object=legacy?pin-value=2468",
+        "pkcs11:object=legacy;object=other;pin-value=2468",
+    ],
+)
+def test_import_ref_pin_value_hidden(fs: Cli, pkcs11_env: SoftHsm, uri: str) -> None:
+    result = fs("key", "import-ref", "x", uri, expect=2)
+    assert result.stderr == (
+        "error: PKCS#11 URI contains pin-value; firmseal does not accept PINs in key URIs. "
+        "Remove it and set FIRMSEAL_PKCS11_PIN or FIRMSEAL_PKCS11_PIN_FILE instead\n"
+    )
+    assert "2468" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("key", "show", "pkcs11:object=legacy;pin-value=2468"), 3),
+        (("key", "import-ref", "x", "pkcs12:object=legacy;pin-value=2468"), 2),
+        (("key", "import-ref", "x", "alias/legacy;pin-value=2468"), 2),
+    ],
+)
+def test_error_messages_redact_pin_value(
+    fs: Cli, aws_env: str, args: tuple[str, ...], code: int
+) -> None:
+    result = fs(*args, expect=code)
+    assert "pin-value=REDACTED" in result.stderr
+    assert "2468" not in result.stdout + result.stderr
+
+
+def test_import_ref_wrong_pin_exit_6(
+    fs: Cli, pkcs11_env: SoftHsm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = tmp_path / "wrong.pin"
+    wrong.write_text("wrong-pin-0000")
+    wrong.chmod(0o600)
+    monkeypatch.setenv("FIRMSEAL_PKCS11_PIN_FILE", str(wrong))
+    result = fs("key", "import-ref", "x", "pkcs11:object=any", expect=6)
+    assert result.stderr == (
+        "error: PKCS#11 token 'firmseal-test' rejected the user PIN (PinIncorrect); check "
+        "FIRMSEAL_PKCS11_PIN or FIRMSEAL_PKCS11_PIN_FILE\n"
+    )
+    assert "wrong-pin-0000" not in result.stderr
+
+
+def test_import_ref_kms_access_denied_exit_6(fs: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    arn = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-4000-8000-000000000000"
+    denial = kms_error("AccessDeniedException", "User ci is not authorized")
+    with scripted_kms([denial]) as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", server.url)
+        result = fs("key", "import-ref", "x", arn, expect=6)
+    assert server.requests == ["TrentService.DescribeKey"]
+    assert result.stderr.startswith(
+        f"error: AWS KMS denied access while describing the key for {arn}: User ci is not "
+        "authorized; grant the caller"
+    )
+
+
+@pytest.mark.parametrize(("disable", "state"), [(True, "Disabled"), (False, "PendingDeletion")])
+def test_import_ref_unusable_kms_key_rejected(
+    fs: Cli, aws_env: str, disable: bool, state: str
+) -> None:
+    client = boto3.client("kms", region_name="us-east-1", endpoint_url=aws_env)
+    created = client.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
+    arn = created["KeyMetadata"]["Arn"]
+    key_id = created["KeyMetadata"]["KeyId"]
+    if disable:
+        client.disable_key(KeyId=key_id)
+    else:
+        client.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+    result = fs("key", "import-ref", "x", arn, expect=4)
+    assert result.stderr == (
+        f"error: AWS KMS key {arn} is {state}, not Enabled; enable it in AWS KMS (or cancel "
+        "its deletion) and import it again\n"
+    )
+    assert fs.json("key", "list")["keys"] == []
+
+
+def test_key_create_kms_aws_region_only(
+    fs: Cli, kms_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", kms_url)
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    key = fs.json("key", "create", "paris", "--spec", "ECC_NIST_P256", "--backend", "aws-kms")
+    assert key["uri"].startswith("arn:aws:kms:eu-west-3:")
+    rows = {row["backend"]: row for row in fs.json("backend", "check")["backends"]}
+    assert rows["aws-kms"]["reachable"] is True
+    assert "AWS KMS in eu-west-3 at" in rows["aws-kms"]["detail"]
 
 
 def test_import_ref_unknown_uri_form(fs: Cli) -> None:

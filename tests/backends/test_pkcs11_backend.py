@@ -18,7 +18,7 @@ from pkcs11.util.rsa import decode_rsa_private_key, decode_rsa_public_key
 from backends.conftest import SPARE_TOKEN, SoftHsm
 from backends.signatures import device_verify, digest_for, openssl_verify
 from firmseal.device.errors import SignatureMismatchError
-from firmseal.errors import BackendError, InvalidInputError, NotFoundError
+from firmseal.errors import AccessDeniedError, BackendError, InvalidInputError, NotFoundError
 from firmseal.kms import software
 from firmseal.kms.base import KeyBackend, KeySpec, KeyState, SignatureScheme
 from firmseal.kms.pkcs11 import Pkcs11Backend
@@ -236,8 +236,12 @@ def test_concurrent_signing_eight_threads(
 def test_wrong_pin_rejected(softhsm: SoftHsm) -> None:
     wrong_pin = "not-" + softhsm.pin
     backend = Pkcs11Backend(softhsm.config(pin=wrong_pin))
-    with pytest.raises(BackendError, match="rejected the user PIN") as caught:
+    with pytest.raises(AccessDeniedError) as caught:
         backend.create_key(KeySpec.ECC_NIST_P256)
+    assert str(caught.value) == (
+        "PKCS#11 token 'firmseal-test' rejected the user PIN (PinIncorrect); check "
+        "FIRMSEAL_PKCS11_PIN or FIRMSEAL_PKCS11_PIN_FILE"
+    )
     assert wrong_pin not in str(caught.value)
     assert softhsm.pin not in str(caught.value)
 
@@ -309,6 +313,38 @@ def test_uri_without_key_rejected(backend: Pkcs11Backend) -> None:
         backend.key_state("pkcs11:token=firmseal-test")
 
 
+@pytest.mark.parametrize(
+    ("uri", "attribute"),
+    [
+        ("pkcs11:serial=0123456789abcdef;object=key", "serial"),
+        ("pkcs11:manufacturer=SoftHSM%20project;object=key", "manufacturer"),
+        ("pkcs11:model=SoftHSM%20v2;object=key", "model"),
+        ("pkcs11:library-description=x;object=key", "library-description"),
+        ("pkcs11:library-manufacturer=x;object=key", "library-manufacturer"),
+        ("pkcs11:library-version=2.6;object=key", "library-version"),
+        ("pkcs11:slot-id=0;object=key", "slot-id"),
+        ("pkcs11:slot-description=x;object=key", "slot-description"),
+        ("pkcs11:slot-manufacturer=x;object=key", "slot-manufacturer"),
+        ("pkcs11:object=key;x-vendor=1", "x-vendor"),
+        ("pkcs11:object=key?pin-source=file:/etc/pin", "pin-source"),
+        ("pkcs11:object=key?module-path=/usr/lib/other.so", "module-path"),
+        ("pkcs11:object=key?module-name=other", "module-name"),
+    ],
+)
+def test_unsupported_uri_attribute_rejected(
+    backend: Pkcs11Backend, uri: str, attribute: str
+) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        backend.key_state(uri)
+    assert str(caught.value) == (
+        f"key URI {uri!r} has unsupported attribute {attribute}; remove it. firmseal matches "
+        "only token, object, id and type on the token named by FIRMSEAL_PKCS11_TOKEN, in the "
+        "module named by FIRMSEAL_PKCS11_MODULE"
+    )
+    with pytest.raises(InvalidInputError, match=f"unsupported attribute {attribute};"):
+        backend.adopt_key(uri)
+
+
 def test_uri_for_public_object_rejected(backend: Pkcs11Backend) -> None:
     with pytest.raises(InvalidInputError, match="needs type=private"):
         backend.key_state("pkcs11:token=firmseal-test;object=key;type=public")
@@ -327,8 +363,45 @@ def test_adopt_by_label_and_id(backend: Pkcs11Backend, keys: dict[KeySpec, str])
 def test_adopt_extractable_refused(softhsm: SoftHsm, backend: Pkcs11Backend) -> None:
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     _import_software_key(softhsm, private_key, "imported-extractable", extractable=True)
-    with pytest.raises(InvalidInputError, match="can leave the token"):
+    with pytest.raises(InvalidInputError) as caught:
         backend.adopt_key("pkcs11:object=imported-extractable")
+    assert str(caught.value) == (
+        "the private key of PKCS#11 key pkcs11:object=imported-extractable may exist outside "
+        "the token (CKA_EXTRACTABLE is true; CKA_SENSITIVE is false; CKA_NEVER_EXTRACTABLE is "
+        "false, so it was imported or once extractable; CKA_ALWAYS_SENSITIVE is false, so it "
+        "was imported or once readable); generate a new key on the token, or pass "
+        "--allow-extractable to adopt it anyway"
+    )
+
+
+def test_adopt_imported_sensitive_key_refused(softhsm: SoftHsm, backend: Pkcs11Backend) -> None:
+    # Imported as sensitive and non-extractable, as `softhsm2-util --import` stores keys: the
+    # token still marks it as once outside (CKA_NEVER_EXTRACTABLE, CKA_ALWAYS_SENSITIVE false).
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    _import_software_key(softhsm, private_key, "imported-sensitive", extractable=False)
+    uri = "pkcs11:object=imported-sensitive"
+    key_id = "".join(f"%{byte:02x}" for byte in b"imported-sensitive")
+    attributes = _private_key_attributes(softhsm, f"pkcs11:id={key_id}")
+    assert attributes[Attribute.SENSITIVE] is True
+    assert attributes[Attribute.EXTRACTABLE] is False
+    with pytest.raises(InvalidInputError) as caught:
+        backend.adopt_key(uri)
+    assert str(caught.value) == (
+        f"the private key of PKCS#11 key {uri} may exist outside the token "
+        "(CKA_NEVER_EXTRACTABLE is false, so it was imported or once extractable; "
+        "CKA_ALWAYS_SENSITIVE is false, so it was imported or once readable); generate a new "
+        "key on the token, or pass --allow-extractable to adopt it anyway"
+    )
+    adopted = backend.adopt_key(uri, allow_extractable=True)
+    assert adopted.spec is KeySpec.RSA_2048
+    assert len(adopted.warnings) == 1
+    assert "CKA_NEVER_EXTRACTABLE is false" in adopted.warnings[0]
+
+
+def test_adopt_generated_key_has_no_warning(
+    backend: Pkcs11Backend, keys: dict[KeySpec, str]
+) -> None:
+    assert backend.adopt_key(keys[KeySpec.ECC_NIST_P256]).warnings == ()
 
 
 def test_adopt_extractable_allowed_warns(
@@ -347,7 +420,14 @@ def test_adopt_extractable_allowed_warns(
     )
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
-    assert "can leave the token" in warnings[0].getMessage()
+    assert "may exist outside the token" in warnings[0].getMessage()
+    assert adopted.warnings == (
+        "adopted PKCS#11 key pkcs11:object=imported-allowed although its private key may "
+        "exist outside the "
+        "token (CKA_EXTRACTABLE is true; CKA_SENSITIVE is false; CKA_NEVER_EXTRACTABLE is "
+        "false, so it was imported or once extractable; CKA_ALWAYS_SENSITIVE is false, so it "
+        "was imported or once readable)",
+    )
 
 
 def test_key_state_follows_sign_attribute(softhsm: SoftHsm, backend: Pkcs11Backend) -> None:

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firmseal.errors import InvalidInputError
-from firmseal.kms.pkcs11_uri import Pkcs11Uri, format_uri, parse_uri
+from firmseal.api.errors import from_domain
+from firmseal.errors import InvalidInputError, NotFoundError
+from firmseal.kms.pkcs11_uri import Pkcs11Uri, format_uri, parse_uri, redact_pin_values
 
 
 def test_parse_rfc_example() -> None:
@@ -89,10 +90,38 @@ def test_vendor_attributes_accepted() -> None:
     assert uri.query == {"x-other": "2"}
 
 
-def test_pin_value_rejected_without_echo() -> None:
-    with pytest.raises(InvalidInputError, match="does not accept PINs") as caught:
-        parse_uri("pkcs11:object=a?pin-value=secret-1234")
+PIN_MESSAGE = (
+    "PKCS#11 URI contains pin-value; firmseal does not accept PINs in key URIs. Remove it and "
+    "set FIRMSEAL_PKCS11_PIN or FIRMSEAL_PKCS11_PIN_FILE instead"
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pkcs11:object=a?pin-value=secret-1234",
+        "pkcs11:object=legacy;pin-value=secret-1234",
+        "pkcs11:PIN-VALUE=secret-1234;object=a",
+        # Invalid in other ways too: the PIN check comes first, so no message repeats the URI.
+        "pkcs11:object=a;object=b;pin-value=secret-1234",
+        "pkcs11:object=a b;pin-value=secret-1234",
+        "pkcs11:colour=red;pin-value=secret-1234",
+        "pkcs11:object=a?colour=red&pin-value=secret-1234",
+        "pkcs11:type=secret;pin-value=secret-1234",
+    ],
+)
+def test_pin_value_rejected_without_echo(text: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        parse_uri(text)
+    assert str(caught.value) == PIN_MESSAGE
     assert "secret-1234" not in str(caught.value)
+
+
+def test_redact_pin_values() -> None:
+    text = "key 'pkcs11:object=a;pin-value=2468?x-a=1&PIN-VALUE=1357' not found"
+    assert redact_pin_values(text) == (
+        "key 'pkcs11:object=a;pin-value=REDACTED?x-a=1&PIN-VALUE=REDACTED' not found"
+    )
 
 
 def test_overlong_uri_rejected() -> None:
@@ -115,3 +144,10 @@ def test_format_parse_round_trip(
 ) -> None:
     uri = Pkcs11Uri(token=token, object=label, id=key_id, type="private")
     assert parse_uri(format_uri(uri)) == uri
+
+
+def test_api_error_redacts_pin_value() -> None:
+    error = NotFoundError("key 'pkcs11:object=a;pin-value=2468' not found")
+    api_error = from_domain(error, frozenset({"ResourceNotFoundException"}))
+    assert api_error.code == "ResourceNotFoundException"
+    assert api_error.message == "key 'pkcs11:object=a;pin-value=REDACTED' not found"

@@ -10,6 +10,7 @@ from firmseal.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from firmseal.kms.pkcs11_uri import redact_pin_values
 from firmseal.service.permissions import LimitExceededError
 from firmseal.service.queue import TokenReusedError
 
@@ -77,5 +78,5 @@ def from_domain(error: FirmsealError, modeled: frozenset[str]) -> ApiError:
             code = next((c for c in codes if c in modeled), codes[0])
             if code == "InternalServiceErrorException":
                 return ApiError(code, "the service failed to process the request; retry later")
-            return ApiError(code, str(error))
-    return ApiError("ValidationException", str(error))
+            return ApiError(code, redact_pin_values(str(error)))
+    return ApiError("ValidationException", redact_pin_values(str(error)))

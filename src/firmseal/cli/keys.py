@@ -49,7 +49,9 @@ def create(app: AppContext, alias: str, spec: str, backend_name: str, as_json: b
 @click.option(
     "--allow-extractable",
     is_flag=True,
-    help="Accept a PKCS#11 key whose private key can leave the token (logged as a warning).",
+    help="Accept a PKCS#11 key whose private key can leave the token or was imported into "
+    "it (CKA_EXTRACTABLE, CKA_SENSITIVE, CKA_NEVER_EXTRACTABLE or CKA_ALWAYS_SENSITIVE); "
+    "prints a warning on stderr.",
 )
 @json_option
 @pass_app
@@ -61,7 +63,9 @@ def import_ref(
     URI is local:ID, an RFC 7512 pkcs11: URI (object= or id=), an AWS KMS key or alias ARN,
     or alias/NAME. An AWS KMS alias is resolved to its key ARN.
     """
-    record = KeyService(app.workspace).import_ref(alias, uri, allow_extractable)
+    record, warnings = KeyService(app.workspace).import_ref(alias, uri, allow_extractable)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     emit(key_dict(record), as_json)
 
 

@@ -90,7 +90,11 @@ class FirmsealGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except (FirmsealError, VerificationError) as exc:
-            click.echo(f"error: {exc}", err=True)
+            # A message may repeat a key name given on the command line, which could be a
+            # pkcs11: URI with a PIN in it. Imported here to keep `--version` light.
+            from firmseal.kms.pkcs11_uri import redact_pin_values
+
+            click.echo(f"error: {redact_pin_values(str(exc))}", err=True)
             ctx.exit(exit_code_for(exc))
         except OSError as exc:
             # A file system failure the services did not anticipate (a full disk, a name too

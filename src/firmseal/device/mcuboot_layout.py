@@ -37,6 +37,8 @@ VENDOR_TLV_MAX = 0xFFFE
 FLAG_RAM_LOAD = 0x00000020
 
 _HEADER_FORMAT = "IIHHIIBBHII"
+# Letters whose spoken name starts with a vowel sound (A, E, F as "ef", R as "ar" ...).
+_VOWEL_SOUND_LETTERS = frozenset("AEFHILMNORSX")
 _STRUCT_PREFIX: dict[str, str] = {"little": "<", "big": ">"}
 
 
@@ -142,8 +144,8 @@ def algorithm_of_key(public_key: PublicKeyTypes) -> McubootAlgorithm:
             return McubootAlgorithm.RSA_2048
         return McubootAlgorithm.RSA_3072
     raise UnsupportedKeyError(
-        f"MCUboot cannot use a {describe_key(public_key)}; expected ECDSA P-256 or P-384, "
-        "Ed25519, or RSA 2048 or 3072"
+        f"MCUboot cannot use {with_article(describe_key(public_key))}; expected ECDSA P-256 "
+        "or P-384, Ed25519, or RSA 2048 or 3072"
     )
 
 
@@ -153,6 +155,15 @@ def describe_key(public_key: PublicKeyTypes) -> str:
     if isinstance(public_key, rsa.RSAPublicKey):
         return f"RSA {public_key.key_size}-bit key"
     return type(public_key).__name__.removeprefix("_").removesuffix("PublicKey") + " key"
+
+
+def with_article(phrase: str) -> str:
+    """Prefix "a" or "an" to a phrase that starts with a key type such as ECDSA or RSA.
+
+    Key type names are read letter by letter (or as "Ed"), so the article follows the sound
+    of the first letter's name: "an RSA", "an Ed25519", "an X25519", but "a DSA".
+    """
+    return f"an {phrase}" if phrase[:1].upper() in _VOWEL_SOUND_LETTERS else f"a {phrase}"
 
 
 def key_bytes(public_key: PublicKeyTypes) -> bytes:

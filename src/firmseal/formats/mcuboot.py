@@ -27,6 +27,7 @@ from firmseal.device.mcuboot_layout import (
     FLAG_RAM_LOAD,
     HEADER_SIZE,
     MAX_TLV_AREA_SIZE,
+    TLV_HEADER_SIZE,
     TLV_INFO_MAGIC,
     TLV_INFO_SIZE,
     TLV_PROTECTED_INFO_MAGIC,
@@ -39,6 +40,7 @@ from firmseal.device.mcuboot_layout import (
     key_bytes,
     pack_tlv,
     pack_tlv_info,
+    with_article,
 )
 from firmseal.errors import BackendError, InvalidInputError
 from firmseal.formats.base import CHUNK_SIZE, ImageInput, ProgressCallback, SignContext, SignResult
@@ -46,6 +48,16 @@ from firmseal.formats.intelhex_writer import IntelHexWriter
 from firmseal.formats.mcuboot_options import McubootOptions, parse_options
 from firmseal.fsutil import atomic_writer
 from firmseal.kms.base import SignatureScheme, Signer
+
+# The shortest signature of each type: a DER ECDSA signature of two one-byte integers, and
+# the fixed sizes of Ed25519 and RSA-PSS signatures.
+_MIN_SIGNATURE_SIZES = {
+    McubootAlgorithm.ECDSA_P256: 8,
+    McubootAlgorithm.ECDSA_P384: 8,
+    McubootAlgorithm.ED25519: 64,
+    McubootAlgorithm.RSA_2048: 256,
+    McubootAlgorithm.RSA_3072: 384,
+}
 
 # Software component claims of a PSA boot record, keyed as in Arm's PSA attestation API.
 _SW_TYPE, _SW_MEASUREMENT, _SW_VERSION, _SW_SIGNER_ID, _SW_DESCRIPTION = 1, 2, 4, 5, 6
@@ -98,6 +110,36 @@ def trailer_size(options: McubootOptions) -> int:
     return options.max_sectors * 3 * options.align + options.max_align * 4 + magic_area
 
 
+def check_slot_capacity(options: McubootOptions, algorithm: McubootAlgorithm) -> None:
+    """Raise InvalidInputError if even an empty payload cannot fit in `slot-size`.
+
+    The minimum is the header, the protected TLVs, the shortest unprotected TLV area of
+    `algorithm` (hash, key hash, shortest signature) and the boot trailer.
+    """
+    if not options.slot_size:
+        return
+    digest_size = algorithm.digest_size
+    protected_size = len(build_protected_area(options, algorithm, bytes(digest_size)))
+    # NOTE: this is a lower bound. A full public key (public-key-format=full) is longer than
+    # the key hash counted here, and real DER ECDSA signatures are longer than 8 bytes.
+    unprotected_size = (
+        TLV_INFO_SIZE
+        + 2 * (TLV_HEADER_SIZE + digest_size)
+        + TLV_HEADER_SIZE
+        + _MIN_SIGNATURE_SIZES[algorithm]
+    )
+    trailer = trailer_size(options)
+    needed = options.header_size + protected_size + unprotected_size + trailer
+    if needed > options.slot_size:
+        raise InvalidInputError(
+            f"invalid signing parameter slot-size={options.slot_size} (0x{options.slot_size:x}): "
+            f"no image fits, because header-size={options.header_size} "
+            f"(0x{options.header_size:x}), at least {protected_size + unprotected_size} bytes "
+            f"of TLVs and the {trailer}-byte boot trailer need at least {needed} bytes; raise "
+            "slot-size, or lower header-size or max-sectors"
+        )
+
+
 def output_name(image: ImageInput) -> str:
     """Name the output after the input: app.bin -> app.signed.bin, app.hex -> app.signed.hex."""
     path = Path(Path(image.name).name)
@@ -114,7 +156,8 @@ def load_signer_key(signer: Signer, algorithm: McubootAlgorithm) -> PublicKeyTyp
         raise InvalidInputError(str(exc)) from None
     if key_algorithm is not algorithm or signer.scheme is not SCHEMES[algorithm]:
         raise InvalidInputError(
-            f"the signing key is a {describe_key(public_key)} with scheme {signer.scheme}, "
+            f"the signing key is {with_article(describe_key(public_key))} with scheme "
+            f"{signer.scheme}, "
             f"but this MCUboot platform signs {algorithm.name} with {SCHEMES[algorithm]}; "
             "use a profile whose key matches the platform"
         )
@@ -419,11 +462,11 @@ class McubootFormat:
 
     def validate_params(self, params: Mapping[str, str]) -> None:
         """Check a signing profile's parameters, which may leave `version` to each job."""
-        parse_options({"version": "0", **params})
+        check_slot_capacity(parse_options({"version": "0", **params}), self.algorithm)
 
     def validate_job_params(self, params: Mapping[str, str]) -> None:
         """Check a signing job's complete parameters before any image is read."""
-        parse_options(params)
+        check_slot_capacity(parse_options(params), self.algorithm)
 
     def sign(self, image: ImageInput, signer: Signer, context: SignContext) -> SignResult:
         plan, digest = prepare(image, signer, self.algorithm, context)

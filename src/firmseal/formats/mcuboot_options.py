@@ -77,10 +77,13 @@ def parse_version(raw: str, name: str = "version", whole: str | None = None) -> 
     `whole` is the full parameter value to show in errors when `raw` is a part of it.
     """
     shown = raw if whole is None else whole
-    match = _VERSION.fullmatch(raw.strip())
+    # Spaces are rejected, as imgtool's version pattern rejects them.
+    match = _VERSION.fullmatch(raw)
     if match is None:
         raise _invalid(
-            name, shown, "MAJOR.MINOR.REVISION+BUILD with later parts optional, e.g. 1.2.3+4"
+            name,
+            shown,
+            "MAJOR.MINOR.REVISION+BUILD with later parts optional and no spaces, e.g. 1.2.3+4",
         )
     parts = [int(group) if group else 0 for group in match.groups()]
     for value, (part, limit) in zip(parts, _VERSION_LIMITS, strict=True):

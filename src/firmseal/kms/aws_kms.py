@@ -20,15 +20,19 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
+from firmseal.device.mcuboot_layout import with_article
 from firmseal.errors import (
+    AccessDeniedError,
     BackendError,
+    ConflictError,
     InvalidInputError,
     KeyStoreError,
     NotFoundError,
 )
-from firmseal.kms.aws_kms_config import REGION_VARIABLE, AwsKmsConfig
+from firmseal.kms.aws_kms_config import AwsKmsConfig
 from firmseal.kms.aws_kms_uri import is_kms_uri, region_of
 from firmseal.kms.base import BackendStatus, CreatedKey, KeySpec, KeyState, SignatureScheme
+from firmseal.kms.pkcs11_uri import redact_pin_values
 
 if TYPE_CHECKING:
     from mypy_boto3_kms.client import KMSClient
@@ -38,11 +42,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Errors worth waiting out: throttling clears within seconds, and a new IAM grant or key
-# policy can take a few seconds to reach every KMS host (IAM is eventually consistent).
-RETRYABLE_ERRORS = frozenset(
-    {"ThrottlingException", "AccessDeniedException", "KMSInternalException"}
-)
+# Errors worth waiting out: throttling and internal errors clear within seconds. An
+# AccessDeniedException is not retried, because a missing grant rarely appears while a
+# command waits, and retrying only delays the error.
+RETRYABLE_ERRORS = frozenset({"ThrottlingException", "KMSInternalException"})
 _INVALID_INPUT_ERRORS = frozenset(
     {
         "InvalidKeyUsageException",
@@ -89,7 +92,7 @@ class AwsKmsBackend:
         client_factory: ClientFactory | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._config = config or AwsKmsConfig()
+        self._config = config or AwsKmsConfig.from_env()
         self._client_factory = client_factory or self._new_client
         self._sleep = sleep
         self._clients: dict[str | None, KMSClient] = {}
@@ -107,7 +110,7 @@ class AwsKmsBackend:
             )
         client = self._client(None)
         response = self._call(
-            f"creating a {spec} key",
+            f"creating {with_article(spec)} key",
             "new key",
             lambda: client.create_key(
                 KeySpec=key_spec,
@@ -123,9 +126,16 @@ class AwsKmsBackend:
         """Check an existing key (by ARN or alias) and return it under its key ARN.
 
         An alias is resolved now, so a later change of the alias cannot swap the key that
-        profiles recorded with this public key.
+        profiles recorded with this public key. A key that is not Enabled raises
+        ConflictError, because KMS signs only with Enabled keys.
         """
         metadata = self._describe(uri)
+        state = metadata.get("KeyState", "")
+        if state != "Enabled":
+            raise ConflictError(
+                f"AWS KMS key {uri} is {state}, not Enabled; enable it in AWS KMS (or cancel "
+                "its deletion) and import it again"
+            )
         if metadata.get("KeyUsage") != "SIGN_VERIFY":
             raise InvalidInputError(
                 f"AWS KMS key {uri} has KeyUsage {metadata.get('KeyUsage')}; firmseal needs "
@@ -182,7 +192,7 @@ class AwsKmsBackend:
         try:
             client = self._client(None)
             self._call("the health check", "ListKeys", lambda: client.list_keys(Limit=1), 1)
-        except (BackendError, InvalidInputError) as exc:
+        except (AccessDeniedError, BackendError, InvalidInputError) as exc:
             return BackendStatus(self.name, False, str(exc))
         endpoint = client.meta.endpoint_url
         return BackendStatus(
@@ -198,8 +208,8 @@ class AwsKmsBackend:
     def _client_for(self, uri: str) -> KMSClient:
         if not is_kms_uri(uri):
             raise InvalidInputError(
-                f"invalid AWS KMS key {uri!r}; expected arn:aws:kms:REGION:ACCOUNT:key/ID, "
-                "an alias ARN, or alias/NAME"
+                f"invalid AWS KMS key {redact_pin_values(uri)!r}; expected "
+                "arn:aws:kms:REGION:ACCOUNT:key/ID, an alias ARN, or alias/NAME"
             )
         return self._client(region_of(uri))
 
@@ -229,13 +239,14 @@ class AwsKmsBackend:
             )
         except botocore.exceptions.NoRegionError:
             raise BackendError(
-                f"no AWS region configured for AWS KMS; set {REGION_VARIABLE} or AWS_REGION"
+                "no AWS region configured for AWS KMS; set FIRMSEAL_KMS_REGION, AWS_REGION or "
+                "AWS_DEFAULT_REGION, or name the key by its key ARN"
             ) from None
 
     def _call(
         self, action: str, key: str, request: Callable[[], T], max_attempts: int | None = None
     ) -> T:
-        """Run one KMS request, retrying throttling and access denial with backoff."""
+        """Run one KMS request, retrying throttling and internal errors with backoff."""
         attempts = max_attempts or self._config.max_attempts
         for attempt in range(1, attempts + 1):
             try:
@@ -285,10 +296,9 @@ def _client_error(
     if code in _UNUSABLE_KEY_ERRORS:
         return KeyStoreError(f"AWS KMS key {key} cannot be used now: {code}: {message}")
     if code == "AccessDeniedException":
-        return BackendError(
-            f"AWS KMS denied access while {action} for {key} after {attempts} attempts: "
-            f"{message}; grant the caller kms:Sign, kms:GetPublicKey and kms:DescribeKey on "
-            "the key"
+        return AccessDeniedError(
+            f"AWS KMS denied access while {action} for {key}: {message}; grant the caller "
+            "kms:Sign, kms:GetPublicKey and kms:DescribeKey on the key"
         )
     if code in RETRYABLE_ERRORS:
         return BackendError(

@@ -9,15 +9,16 @@ from dataclasses import dataclass
 from firmseal.errors import InvalidInputError
 
 REGION_VARIABLE = "FIRMSEAL_KMS_REGION"
+# Region variables in order of precedence. botocore (1.44 checked) reads AWS_DEFAULT_REGION
+# but not AWS_REGION, so firmseal reads both itself.
+REGION_VARIABLES = (REGION_VARIABLE, "AWS_REGION", "AWS_DEFAULT_REGION")
 MAX_ATTEMPTS_VARIABLE = "FIRMSEAL_KMS_MAX_ATTEMPTS"
 DEFAULT_MAX_ATTEMPTS = 5
 _ATTEMPT_LIMIT = 20
 # Variables that show the operator means to use AWS KMS. `firmseal backend check` contacts
 # KMS only when one of them is set.
 _CONFIGURING_VARIABLES = (
-    REGION_VARIABLE,
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
+    *REGION_VARIABLES,
     "AWS_PROFILE",
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_KMS",
@@ -28,9 +29,10 @@ _CONFIGURING_VARIABLES = (
 class AwsKmsConfig:
     """Region, optional endpoint and retry bounds of the aws-kms backend.
 
-    With `region` None, boto3 takes the region from AWS_REGION, AWS_DEFAULT_REGION or the
-    profile. With `endpoint_url` None, botocore reads AWS_ENDPOINT_URL_KMS and
-    AWS_ENDPOINT_URL. Delays are in seconds.
+    With `region` None, botocore takes the region from AWS_DEFAULT_REGION or the profile
+    (`from_env` also reads FIRMSEAL_KMS_REGION and AWS_REGION). A key or alias ARN's own
+    region overrides `region`. With `endpoint_url` None, botocore reads AWS_ENDPOINT_URL_KMS
+    and AWS_ENDPOINT_URL. Delays are in seconds.
     """
 
     region: str | None = None
@@ -41,7 +43,11 @@ class AwsKmsConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AwsKmsConfig:
-        """Read FIRMSEAL_KMS_REGION and FIRMSEAL_KMS_MAX_ATTEMPTS."""
+        """Read the region and FIRMSEAL_KMS_MAX_ATTEMPTS.
+
+        The region is the first set of FIRMSEAL_KMS_REGION, AWS_REGION and
+        AWS_DEFAULT_REGION; with none set, botocore falls back to the profile's region.
+        """
         env = os.environ if environ is None else environ
         text = env.get(MAX_ATTEMPTS_VARIABLE, "")
         if text and (not text.isdigit() or not 1 <= int(text) <= _ATTEMPT_LIMIT):
@@ -50,7 +56,7 @@ class AwsKmsConfig:
                 f"{_ATTEMPT_LIMIT}"
             )
         return cls(
-            region=env.get(REGION_VARIABLE) or None,
+            region=next((env[name] for name in REGION_VARIABLES if env.get(name)), None),
             max_attempts=int(text or DEFAULT_MAX_ATTEMPTS),
         )
 

@@ -20,6 +20,7 @@ from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11 import exceptions as p11
 
 from firmseal.device.keys import public_key_der
+from firmseal.device.mcuboot_layout import with_article
 from firmseal.errors import BackendError, FirmsealError, InvalidInputError, NotFoundError
 from firmseal.kms import pkcs11_keys, software
 from firmseal.kms.base import BackendStatus, CreatedKey, KeySpec, KeyState, SignatureScheme
@@ -44,6 +45,8 @@ _PRIVATE_KEY_ATTRIBUTES = [
     Attribute.SIGN,
     Attribute.SENSITIVE,
     Attribute.EXTRACTABLE,
+    Attribute.ALWAYS_SENSITIVE,
+    Attribute.NEVER_EXTRACTABLE,
 ]
 
 
@@ -95,7 +98,7 @@ class Pkcs11Backend:
         key_id = os.urandom(16)
         der = self._with_session(
             lambda session: self._generate(session, spec, label, key_id),
-            f"generating a {spec} key",
+            f"generating {with_article(spec)} key",
         )
         uri = format_uri(
             Pkcs11Uri(token=self.token_label, object=label, id=key_id, type="private")
@@ -106,9 +109,11 @@ class Pkcs11Backend:
     def adopt_key(self, uri: str, allow_extractable: bool = False) -> CreatedKey:
         """Check an existing private key named by `uri` and return its canonical URI.
 
-        A key whose private part can leave the token (CKA_EXTRACTABLE true or CKA_SENSITIVE
-        false) raises InvalidInputError unless `allow_extractable` is set, and then logs
-        a warning.
+        A key whose private part can leave the token, or may have been outside it
+        (CKA_EXTRACTABLE true, CKA_SENSITIVE false, CKA_NEVER_EXTRACTABLE false or
+        CKA_ALWAYS_SENSITIVE false), raises InvalidInputError unless `allow_extractable` is
+        set. With it, the key is adopted and the returned key carries a warning, which is
+        also logged.
         """
         reference = self._reference(uri)
         return self._with_session(
@@ -159,6 +164,16 @@ class Pkcs11Backend:
 
     def _reference(self, uri: str) -> _KeyReference:
         parsed = parse_uri(uri)
+        # Only token, object, id and type are matched. Every other RFC 7512 attribute (token
+        # identification other than the label, library and slot attributes, query and vendor
+        # attributes) is rejected rather than ignored, so a URI never matches more than it says.
+        unsupported = [*parsed.path, *parsed.query]
+        if unsupported:
+            raise InvalidInputError(
+                f"key URI {uri!r} has unsupported attribute {unsupported[0]}; remove it. "
+                "firmseal matches only token, object, id and type on the token named by "
+                "FIRMSEAL_PKCS11_TOKEN, in the module named by FIRMSEAL_PKCS11_MODULE"
+            )
         if parsed.token is not None and parsed.token != self.token_label:
             raise InvalidInputError(
                 f"key URI {uri!r} names token {parsed.token!r}, but FIRMSEAL_PKCS11_TOKEN is "
@@ -253,8 +268,9 @@ class Pkcs11Backend:
             return
         self._pool.call(private.destroy)
         raise BackendError(
-            f"PKCS#11 token {self.token_label!r} created a {spec} key that is extractable or "
-            "not sensitive although firmseal requested neither; the key was destroyed"
+            f"PKCS#11 token {self.token_label!r} created {with_article(spec)} key that is "
+            "extractable or not sensitive although firmseal requested neither; the key was "
+            "destroyed"
         )
 
     def _find_private_key(
@@ -312,7 +328,7 @@ class Pkcs11Backend:
             raise InvalidInputError(
                 f"PKCS#11 key {reference.uri} may not sign (CKA_SIGN is false)"
             )
-        self._check_extractable(reference.uri, attributes, allow_extractable)
+        warnings = self._check_extractable(reference.uri, attributes, allow_extractable)
         public_key = self._public_key(session, key, reference)
         try:
             spec = software.spec_of_public_key(public_key)
@@ -324,23 +340,32 @@ class Pkcs11Backend:
             Pkcs11Uri(token=self.token_label, object=label, id=key_id, type="private")
         )
         log.info("adopted %s key %s on PKCS#11 token %r", spec, uri, self.token_label)
-        return CreatedKey(uri, spec, public_key_der(public_key))
+        return CreatedKey(uri, spec, public_key_der(public_key), warnings)
 
     def _check_extractable(
         self, uri: str, attributes: dict[Attribute, Any], allow_extractable: bool
-    ) -> None:
-        if attributes[Attribute.SENSITIVE] and not attributes[Attribute.EXTRACTABLE]:
-            return
+    ) -> tuple[str, ...]:
+        """Return the warning for a key whose value may exist outside the token, else ().
+
+        Raise InvalidInputError for such a key unless `allow_extractable` is set.
+        """
+        reasons = _exposure_reasons(attributes)
+        if not reasons:
+            return ()
         if not allow_extractable:
             raise InvalidInputError(
-                f"PKCS#11 key {uri} can leave the token (CKA_EXTRACTABLE is true or "
-                "CKA_SENSITIVE is false); generate a new key on the token, or allow "
-                "extractable keys explicitly to adopt it anyway"
+                f"the private key of PKCS#11 key {uri} may exist outside the token "
+                f"({'; '.join(reasons)}); generate a new key on the token, or pass "
+                "--allow-extractable to adopt it anyway"
             )
         log.warning(
-            "adopting PKCS#11 key %s although its private key can leave the token "
-            "(extractable or not sensitive)",
+            "adopting PKCS#11 key %s although its private key may exist outside the token (%s)",
             uri,
+            "; ".join(reasons),
+        )
+        return (
+            f"adopted PKCS#11 key {uri} although its private key may exist outside the token "
+            f"({'; '.join(reasons)})",
         )
 
     def _public_key_der(self, session: pkcs11.Session, reference: _KeyReference) -> bytes:
@@ -397,6 +422,24 @@ class Pkcs11Backend:
     def _count_private_keys(self, session: pkcs11.Session) -> int:
         template = {Attribute.CLASS: ObjectClass.PRIVATE_KEY}
         return self._pool.call(lambda: len(list(session.get_objects(template))))
+
+
+def _exposure_reasons(attributes: dict[Attribute, Any]) -> list[str]:
+    """Return why a private key's value may exist outside the token, one reason a flag.
+
+    CKA_NEVER_EXTRACTABLE and CKA_ALWAYS_SENSITIVE are false for a key that was imported
+    (for example with `softhsm2-util --import` or C_CreateObject) or was ever extractable.
+    """
+    reasons = []
+    if attributes[Attribute.EXTRACTABLE]:
+        reasons.append("CKA_EXTRACTABLE is true")
+    if not attributes[Attribute.SENSITIVE]:
+        reasons.append("CKA_SENSITIVE is false")
+    if not attributes[Attribute.NEVER_EXTRACTABLE]:
+        reasons.append("CKA_NEVER_EXTRACTABLE is false, so it was imported or once extractable")
+    if not attributes[Attribute.ALWAYS_SENSITIVE]:
+        reasons.append("CKA_ALWAYS_SENSITIVE is false, so it was imported or once readable")
+    return reasons
 
 
 def _type_name(key_type: KeyType) -> str:

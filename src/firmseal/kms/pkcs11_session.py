@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, TypeVar
 import pkcs11
 from pkcs11 import exceptions as p11
 
-from firmseal.errors import BackendError, InvalidInputError
+from firmseal.errors import AccessDeniedError, BackendError, InvalidInputError
 from firmseal.kms.pkcs11_config import MODULE_VARIABLE, PIN_FILE_VARIABLE, Pkcs11Config
 
 if TYPE_CHECKING:
@@ -219,7 +219,7 @@ class SessionPool:
         try:
             return self.call(lambda: token.open(rw=True, user_pin=pin))
         except (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange) as exc:
-            raise BackendError(
+            raise AccessDeniedError(
                 f"PKCS#11 token {self.config.token_label!r} rejected the user PIN "
                 f"({type(exc).__name__}); check FIRMSEAL_PKCS11_PIN or {PIN_FILE_VARIABLE}"
             ) from None

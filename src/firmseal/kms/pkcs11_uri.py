@@ -5,7 +5,9 @@ The parser accepts the path attributes of RFC 7512 section 2.3 (`token`, `object
 `module-name`, `module-path` and `pin-source`, plus vendor attributes whose names start with
 `x-`. It raises InvalidInputError for an unknown or repeated attribute, a character outside
 the RFC grammar and a malformed percent-escape. It also rejects any `pin-value` attribute,
-because a PIN inside a key URI would be stored in the database and shown with the URI.
+in the path or the query, before any other check, because a PIN inside a key URI would be
+stored in the database and shown with the URI. No error message of the parser contains the
+value of a `pin-value` attribute.
 """
 
 from __future__ import annotations
@@ -49,6 +51,13 @@ _ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _PERCENT_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _DIGITS = re.compile(r"^[0-9]+$")
 _VERSION = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+# A pin-value attribute anywhere in a text: its value runs to the next separator of a
+# pkcs11: URI (";", "&", "?"), a quote or whitespace.
+_PIN_VALUE = re.compile(r"(pin-value=)[^;&?'\"\s]*", re.IGNORECASE)
+PIN_VALUE_MESSAGE = (
+    "PKCS#11 URI contains pin-value; firmseal does not accept PINs in key URIs. "
+    "Remove it and set FIRMSEAL_PKCS11_PIN or FIRMSEAL_PKCS11_PIN_FILE instead"
+)
 
 
 @dataclass(frozen=True)
@@ -69,8 +78,16 @@ class Pkcs11Uri:
         return format_uri(self)
 
 
+def redact_pin_values(text: str) -> str:
+    """Return `text` with the value of every `pin-value=` attribute replaced by REDACTED."""
+    return _PIN_VALUE.sub(r"\1REDACTED", text)
+
+
 def parse_uri(uri: str) -> Pkcs11Uri:
     """Parse a `pkcs11:` URI; raise InvalidInputError naming the first violation."""
+    if _PIN_VALUE.search(uri):
+        # Checked first, so that no later message can repeat the URI with its PIN.
+        raise InvalidInputError(PIN_VALUE_MESSAGE)
     if len(uri) > MAX_URI_LENGTH:
         raise InvalidInputError(
             f"PKCS#11 URI is {len(uri)} characters; the maximum is {MAX_URI_LENGTH}"
@@ -169,10 +186,7 @@ def _check_path_names(uri: str, path: dict[str, bytes]) -> None:
 def _check_query_names(uri: str, query: dict[str, bytes]) -> None:
     if "pin-value" in query:
         # The message leaves out the URI because it contains the PIN.
-        raise InvalidInputError(
-            "PKCS#11 URI contains pin-value; firmseal does not accept PINs in key URIs. "
-            "Remove it and set FIRMSEAL_PKCS11_PIN or FIRMSEAL_PKCS11_PIN_FILE instead"
-        )
+        raise InvalidInputError(PIN_VALUE_MESSAGE)
     for name in query:
         if name not in QUERY_ATTRIBUTES and not name.startswith("x-"):
             raise InvalidInputError(

@@ -15,6 +15,7 @@ from firmseal.errors import FirmsealError, InvalidInputError
 from firmseal.kms import aws_kms_config, pkcs11_config
 from firmseal.kms.aws_kms_uri import looks_like_kms_uri
 from firmseal.kms.base import BackendStatus, CreatedKey, KeyBackend
+from firmseal.kms.pkcs11_uri import redact_pin_values
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,8 @@ def backend_name_for_uri(uri: str) -> str:
     if looks_like_kms_uri(uri):
         return AWS_KMS
     raise InvalidInputError(
-        f"key URI {uri!r} names no known backend; expected local:ID, an RFC 7512 pkcs11: URI, "
-        "an AWS KMS key ARN (arn:aws:kms:...) or alias/NAME"
+        f"key URI {redact_pin_values(uri)!r} names no known backend; expected local:ID, an "
+        "RFC 7512 pkcs11: URI, an AWS KMS key ARN (arn:aws:kms:...) or alias/NAME"
     )
 
 
@@ -121,8 +122,8 @@ class BackendRegistry:
             )
         if name == AWS_KMS and not aws_kms_config.is_configured(self._environ):
             return (
-                "not configured: set FIRMSEAL_KMS_REGION or AWS_REGION (and AWS credentials) "
-                "to use AWS KMS"
+                "not configured: set FIRMSEAL_KMS_REGION, AWS_REGION or AWS_DEFAULT_REGION "
+                "(and AWS credentials) to use AWS KMS"
             )
         return None
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from firmseal.device.mcuboot_layout import McubootAlgorithm
+from firmseal.device.mcuboot_layout import McubootAlgorithm, with_article
 from firmseal.errors import ConflictError, InvalidInputError
 from firmseal.formats import FORMATS
 from firmseal.formats.base import SignContext, SignResult
@@ -85,7 +85,8 @@ def target_from_public_key(
     if spec not in platform.key_specs:
         allowed = ", ".join(sorted(platform.key_specs))
         raise InvalidInputError(
-            f"{source} is a {spec} key, but platform {platform_id} signs with {allowed}"
+            f"{source} is {with_article(spec)} key, but platform {platform_id} signs with "
+            f"{allowed}"
         )
     der = public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

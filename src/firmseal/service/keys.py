@@ -72,11 +72,14 @@ class KeyService:
         log.info("created key %s (%s, %s) as %s", alias, spec, backend_name, created.uri)
         return record
 
-    def import_ref(self, alias: str, uri: str, allow_extractable: bool = False) -> KeyRecord:
+    def import_ref(
+        self, alias: str, uri: str, allow_extractable: bool = False
+    ) -> tuple[KeyRecord, tuple[str, ...]]:
         """Record an existing backend key by URI; the private key stays where it is.
 
         The backend is chosen from the URI. A PKCS#11 key that can leave its token is
-        rejected unless `allow_extractable` is set.
+        rejected unless `allow_extractable` is set. Returns the record and the backend's
+        warnings about the key, which the caller shows to the operator.
         """
         self._check_new_alias(alias, for_ca=False)
         backend_name, adopted = self._ws.backends.adopt(uri, allow_extractable)
@@ -88,7 +91,7 @@ class KeyService:
                 raise ConflictError(f"key {adopted.uri} is already recorded as {existing.alias!r}")
         record = self._save(alias, backend_name, adopted)
         log.info("recorded %s key %s (%s) as %s", backend_name, alias, adopted.spec, adopted.uri)
-        return record
+        return record, adopted.warnings
 
     def _check_new_alias(self, alias: str, for_ca: bool) -> None:
         check_key_alias(alias)
