@@ -215,6 +215,7 @@ def main() -> None:
     print(table(samples))
     if args.json is not None:
         document = {"machine": facts, "samples": [asdict(s) for s in samples]}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(document, indent=2) + "\n")
 
 

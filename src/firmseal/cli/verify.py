@@ -282,10 +282,10 @@ def _open_image(file: Path) -> Iterator[BinaryIO]:
         if file.suffix.lower() not in intelhex.HEX_SUFFIXES:
             yield stream
             return
-        layout = intelhex.scan(stream, str(file), MAX_HEX_IMAGE_BYTES)
-        stream.seek(0)
         with tempfile.TemporaryFile() as flat:
-            intelhex.decode(stream, str(file), layout, flat)
+            intelhex.decode_flat(
+                stream, str(file), MAX_HEX_IMAGE_BYTES, flat, lambda: file.open("rb")
+            )
             flat.seek(0)
             yield cast(BinaryIO, flat)
 

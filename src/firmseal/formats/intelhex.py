@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import binascii
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -19,6 +19,7 @@ from firmseal.errors import InvalidInputError
 from firmseal.formats import hexbulk
 
 ERASED_BYTE = 0xFF
+CHUNK_BYTES = 1024 * 1024
 # File name suffixes that mark Intel HEX input; firmseal decides by name, not by content,
 # so a malformed HEX file is reported as malformed instead of being signed as raw bytes.
 HEX_SUFFIXES = (".hex", ".ihex", ".ihx")
@@ -178,6 +179,63 @@ def decode(stream: BinaryIO, name: str, layout: HexLayout, out: BinaryIO) -> Non
     for address, data in _records(stream, name):
         out.seek(address - layout.start)
         out.write(data)
+
+
+class _OutOfOrderError(Exception):
+    """A record starts below the end of the data already written."""
+
+
+def decode_flat(
+    stream: BinaryIO, name: str, max_size: int, out: BinaryIO, reopen: Callable[[], BinaryIO]
+) -> HexLayout:
+    """Decode Intel HEX to the flat image in `out`, in one pass when records are in order.
+
+    Tools such as objcopy write records in address order, so the image can be written as
+    the records arrive. A record below the end of the data already written makes this fall
+    back to the two passes of `scan` and `decode` over `reopen()`, after reading `stream`
+    to its end (a tee into the object store then holds the whole source).
+    """
+    try:
+        return _decode_in_order(stream, name, max_size, out)
+    except _OutOfOrderError:
+        while stream.read(CHUNK_BYTES):
+            pass
+    with reopen() as again:
+        layout = scan(again, name, max_size)
+    out.seek(0)
+    out.truncate(0)
+    with reopen() as again:
+        decode(again, name, layout, out)
+    return layout
+
+
+def _decode_in_order(stream: BinaryIO, name: str, max_size: int, out: BinaryIO) -> HexLayout:
+    filler = bytes([ERASED_BYTE]) * 65536
+    runs: list[tuple[int, int]] = []
+    start = end = -1
+    for address, data in _records(stream, name):
+        if not data:
+            continue
+        if start < 0:
+            start = end = address
+        if address < end:
+            raise _OutOfOrderError
+        if address + len(data) - start > max_size:
+            raise InvalidInputError(
+                f"Intel HEX {name} spans more than {max_size} bytes (data at "
+                f"0x{address:08x}, first data at 0x{start:08x}), over the limit"
+            )
+        if address > end:
+            _fill(out, end - start, address - end, filler)
+            runs.append((address, address))
+        elif not runs:
+            runs.append((address, address))
+        out.write(data)
+        end = address + len(data)
+        runs[-1] = (runs[-1][0], end)
+    if start < 0:
+        raise InvalidInputError(f"invalid Intel HEX in {name}: no data records")
+    return HexLayout(start, end, tuple(runs))
 
 
 def _fill(out: BinaryIO, offset: int, count: int, filler: bytes) -> None:

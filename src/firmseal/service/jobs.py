@@ -198,10 +198,11 @@ class JobService:
         tmp = self._ws.new_tmp_dir("hex-")
         try:
             text = cast(BinaryIO, TeeReader(stream, pending.sink))
-            layout = intelhex.scan(text, str(source), platform.max_size_bytes)
             flat = tmp / "image.bin"
-            with pending.reopen() as stored_text, flat.open("wb") as out:
-                intelhex.decode(stored_text, str(source), layout, out)
+            with flat.open("wb") as out:
+                layout = intelhex.decode_flat(
+                    text, str(source), platform.max_size_bytes, out, pending.reopen
+                )
             with flat.open("rb") as first_pass:
                 yield ImageInput(
                     source.name,

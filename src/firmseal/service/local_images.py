@@ -50,12 +50,12 @@ def open_image_input(path: Path, max_size: int) -> Iterator[ImageInput]:
                 )
             yield ImageInput(path.name, size, stream, lambda: path.open("rb"))
             return
-        layout = intelhex.scan(stream, str(path), max_size)
-        stream.seek(0)
         with tempfile.TemporaryDirectory(prefix="firmseal-hex-") as folder:
             flat = Path(folder) / "image.bin"
             with flat.open("wb") as out:
-                intelhex.decode(stream, str(path), layout, out)
+                layout = intelhex.decode_flat(
+                    stream, str(path), max_size, out, lambda: path.open("rb")
+                )
             with flat.open("rb") as first_pass:
                 yield ImageInput(
                     path.name,
