@@ -193,7 +193,7 @@ def decode_flat(
     Tools such as objcopy write records in address order, so the image can be written as
     the records arrive. A record below the end of the data already written makes this fall
     back to the two passes of `scan` and `decode` over `reopen()`, after reading `stream`
-    to its end (a tee into the object store then holds the whole source).
+    to its end, so that a tee into the object store then contains the whole source.
     """
     try:
         return _decode_in_order(stream, name, max_size, out)

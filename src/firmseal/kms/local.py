@@ -1,6 +1,6 @@
 """The `local` key store: private keys on disk only under AES-256-GCM envelope encryption.
 
-Each key file holds a fresh 256-bit data key wrapped under the workspace master key, and
+Each key file contains a fresh 256-bit data key wrapped under the workspace master key, and
 the PKCS#8 private key encrypted under that data key. Both encryptions bind the key id as
 associated data, so a key file renamed to another id fails to decrypt instead of signing
 under the wrong identity. Files are created with mode 0600.
@@ -207,5 +207,5 @@ class LocalKeyStore:
         except (KeyError, TypeError, ValueError) as exc:
             raise KeyStoreError(f"key file {path} is damaged: {exc!r}") from None
         if not isinstance(key, software.SigningKey):
-            raise KeyStoreError(f"key file {path} holds an unsupported key type")
+            raise KeyStoreError(f"key file {path} contains an unsupported key type")
         return key

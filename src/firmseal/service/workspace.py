@@ -35,7 +35,7 @@ def utc_now() -> dt.datetime:
 
 @dataclass
 class InitReport:
-    """What `init` did: nothing at all when the workspace was already current."""
+    """The changes `init` made: none when the workspace was already current."""
 
     home: Path
     database_url: str
@@ -85,7 +85,7 @@ def _ensure_master_key(settings: Settings) -> bool:
     keys_dir = settings.keys_dir
     if any(keys_dir.glob("*.key.json")) or (keys_dir / CHECK_FILE).exists():
         raise KeyStoreError(
-            f"master key {settings.master_key_path} is missing but {keys_dir} holds keys "
+            f"master key {settings.master_key_path} is missing but {keys_dir} contains keys "
             "encrypted under it; restore master.key from a backup or set FIRMSEAL_MASTER_KEY. "
             "A new master key could not decrypt those keys"
         )
@@ -186,7 +186,7 @@ class Workspace:
 
 
 def ensure_private(path: Path) -> None:
-    """Fail when a file that holds secrets is readable by others."""
+    """Raise when a file that contains secrets is readable by others."""
     mode = os.stat(path).st_mode & 0o777
     if mode & 0o077:
         raise KeyStoreError(f"{path} has mode {mode:o}; run `chmod 600 {path}`")
