@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -307,3 +308,105 @@ def test_access_log_has_request_ids_and_no_secrets(api: ApiEnv, tmp_path: Path) 
     assert "Traceback" not in log
     assert api.admin["SecretAccessKey"] not in log
     assert api.user["SecretAccessKey"] not in log
+
+
+def _start_job_body(**changes: str) -> dict[str, object]:
+    body: dict[str, object] = {
+        "source": {"s3": {"bucketName": "firmware-src", "key": "releases/fw.bin", "version": "v"}},
+        "destination": {"s3": {"bucketName": "out-bucket", "prefix": "signed/"}},
+        "profileName": "surrogate_profile",
+        "clientRequestToken": uuid.uuid4().hex,
+    }
+    source = body["source"]["s3"]  # type: ignore[index]
+    destination = body["destination"]["s3"]  # type: ignore[index]
+    for field, value in changes.items():
+        if field == "key":
+            source["key"] = value
+        elif field == "prefix":
+            destination["prefix"] = value
+        else:
+            body[field] = value
+    return body
+
+
+PROFILE_ARN = "arn:aws:signer:us-east-1:000000000000:/signing-profiles/surrogate_profile"
+TAGS_PATH = "/tags/" + urllib.parse.quote(PROFILE_ARN, safe="")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/signing-jobs", _start_job_body(prefix="\ud800"), "destination.s3.prefix"),
+        ("POST", "/signing-jobs", _start_job_body(key="a\ud800b"), "source.s3.key"),
+        (
+            "POST",
+            "/signing-jobs",
+            _start_job_body(clientRequestToken="\udfff"),
+            "clientRequestToken",
+        ),
+        ("PUT", "/signing-jobs/job-1/revoke", {"reason": "\ud800"}, "reason"),
+        ("POST", TAGS_PATH, {"tags": {"team": "\ud800"}}, "tags.team"),
+        ("POST", TAGS_PATH, {"tags": {"\ud800": "fw"}}, "tags.\\ud800"),
+        (
+            "POST",
+            "/signing-profiles/surrogate_profile/permissions",
+            {"action": "signer:StartSigningJob", "principal": "\ud800", "statementId": "s1"},
+            "principal",
+        ),
+        (
+            "POST",
+            "/signing-profiles/surrogate_profile/permissions",
+            {"action": "signer:StartSigningJob", "principal": "bob", "statementId": "\ud800"},
+            "statementId",
+        ),
+        (
+            "PUT",
+            "/signing-profiles/surrogate_profile",
+            {"platformId": IOT, "signingMaterial": {"certificateArn": "\ud800"}},
+            "signingMaterial.certificateArn",
+        ),
+        (
+            "PUT",
+            "/signing-profiles/surrogate_profile",
+            {"platformId": IOT, "signingParameters": {"k": "\ud800"}},
+            "signingParameters.k",
+        ),
+        (
+            "PUT",
+            "/signing-profiles/surrogate_profile",
+            {"platformId": IOT, "signingParameters": {"\ud800": "v"}},
+            "signingParameters.\\ud800",
+        ),
+    ],
+)
+def test_lone_surrogate_is_validation_error(
+    api: ApiEnv, method: str, path: str, body: dict[str, object], field: str
+) -> None:
+    encoded = json.dumps(body).encode()
+    response = raw_request(api.url, method, path, encoded, api.admin)
+    assert response.status == 400, response.body[:300]
+    assert response.error_type == "ValidationException"
+    message = response.json()["message"]
+    assert f"at '{field}'" in message
+    assert "lone surrogates" in message
+    assert_alive(api)
+
+
+def test_lone_surrogate_profile_not_stored(api: ApiEnv) -> None:
+    name = f"surrogate_{uuid.uuid4().hex[:8]}"
+    body = {
+        "platformId": IOT,
+        "signingMaterial": {"certificateArn": api.certificate_arn},
+        "signingParameters": {"k": "\ud800"},
+    }
+    response = raw_request(
+        api.url, "PUT", f"/signing-profiles/{name}", json.dumps(body).encode(), api.admin
+    )
+    assert response.status == 400
+    assert response.error_type == "ValidationException"
+    signer = api.client()
+    names = [p["profileName"] for p in signer.list_signing_profiles()["profiles"]]
+    assert name not in names
+    with pytest.raises(ClientError) as info:
+        signer.get_signing_profile(profileName=name)
+    assert info.value.response["Error"]["Code"] == "ResourceNotFoundException"
