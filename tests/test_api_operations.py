@@ -744,3 +744,69 @@ def test_mcuboot_job_without_version_fails(api: ApiEnv) -> None:
     assert job["status"] == "Failed"
     assert "version" in job["statusReason"]
     assert "signedObject" not in job
+
+
+def test_job_with_long_source_key_and_prefix(api: ApiEnv) -> None:
+    """Keys longer than a file name may be (255 bytes) are stored and signed."""
+    long_key = "d" * 300 + "/fw.bin"
+    version = api.workspace.put_object("firmware-src", long_key, FIRMWARE)
+    prefix = "p" * 300 + "/"
+    name = unique("longkey")
+    put_profile(api, name)
+    job_id = api.client().start_signing_job(
+        source={"s3": {"bucketName": "firmware-src", "key": long_key, "version": version}},
+        destination={"s3": {"bucketName": "firmware-signed", "prefix": prefix}},
+        profileName=name,
+        clientRequestToken=uuid.uuid4().hex,
+    )["jobId"]
+    job = wait_for_job(api, job_id)
+    assert job["status"] == "Succeeded", job.get("statusReason")
+    assert job["signedObject"]["s3"]["key"] == f"{prefix}{job_id}.sig"
+    listed = api.workspace.json("object", "list", "firmware-signed", "--prefix", prefix)
+    assert [o["key"] for o in listed["objects"]] == [f"{prefix}{job_id}.sig"]
+
+
+def test_start_job_rejects_too_long_prefix(api: ApiEnv) -> None:
+    name = unique("longprefix")
+    put_profile(api, name)
+    signer = api.client()
+    with pytest.raises(ClientError) as info:
+        signer.start_signing_job(
+            source={
+                "s3": {
+                    "bucketName": "firmware-src",
+                    "key": "releases/fw.bin",
+                    "version": api.source_version,
+                }
+            },
+            destination={"s3": {"bucketName": "firmware-signed", "prefix": "p" * 980}},
+            profileName=name,
+            clientRequestToken=uuid.uuid4().hex,
+        )
+    assert error_code(info) == "ValidationException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    message = info.value.response["Error"]["Message"]
+    assert "destination.s3.prefix is 980 bytes" in message
+    assert "over the limit of 1024" in message
+    assert "at most 976 bytes" in message
+    jobs = signer.list_signing_jobs()["jobs"]
+    assert name not in {job["profileName"] for job in jobs}
+
+
+def test_start_job_rejects_long_source_name(api: ApiEnv) -> None:
+    long_key = "k" * 300
+    version = api.workspace.put_object("firmware-src", long_key, FIRMWARE)
+    name = unique("longname")
+    put_profile(api, name)
+    with pytest.raises(ClientError) as info:
+        api.client().start_signing_job(
+            source={"s3": {"bucketName": "firmware-src", "key": long_key, "version": version}},
+            destination={"s3": {"bucketName": "firmware-signed"}},
+            profileName=name,
+            clientRequestToken=uuid.uuid4().hex,
+        )
+    assert error_code(info) == "ValidationException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    message = info.value.response["Error"]["Message"]
+    assert "name of 300 bytes" in message
+    assert "over the limit of 200" in message
