@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -13,7 +14,15 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from api_server import Server, Workspace, raw_request, signer_client, start_server
+from api_server import (
+    RawResponse,
+    Server,
+    Workspace,
+    _lower,
+    raw_request,
+    signer_client,
+    start_server,
+)
 from conftest import ApiEnv
 
 IOT = "AWSIoTDeviceManagement-SHA256-ECDSA"
@@ -410,3 +419,66 @@ def test_lone_surrogate_profile_not_stored(api: ApiEnv) -> None:
     with pytest.raises(ClientError) as info:
         signer.get_signing_profile(profileName=name)
     assert info.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+FORGED_PATH = "/x%0aINFO%20firmseal.api.access:%20forged%20line%0d%1b[31m"
+
+
+def wait_for_log(api: ApiEnv, text: str) -> str:
+    """Return the server log once it contains `text`, or after 10 s (the access log line is
+    written after the response is sent)."""
+    deadline = time.monotonic() + 10
+    log = api.server.log()
+    while text not in log and time.monotonic() < deadline:
+        time.sleep(0.05)
+        log = api.server.log()
+    return log
+
+
+def _send_unsigned(url: str, method: str, path: str) -> RawResponse:
+    request = urllib.request.Request(f"{url}{path}", method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return RawResponse(response.status, _lower(response.headers), response.read())
+    except urllib.error.HTTPError as error:
+        return RawResponse(error.code, _lower(error.headers), error.read())
+
+
+def test_access_log_escapes_control_characters(api: ApiEnv) -> None:
+    response = _send_unsigned(api.url, "GET", FORGED_PATH)
+    assert response.status == 403
+    assert response.error_type == "MissingAuthenticationTokenException"
+    assert response.json()["message"] == "Missing Authentication Token"
+    escaped = "/x\\x0aINFO\\x20firmseal.api.access:\\x20forged\\x20line\\x0d\\x1b[31m"
+    log = wait_for_log(api, escaped)
+    assert escaped in log
+    assert "\nINFO firmseal.api.access: forged line" not in log
+    assert "\x1b" not in log
+    assert "\r" not in log
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", FORGED_PATH),
+        ("GET", "/no/such/route"),
+        ("OPTIONS", "/signing-profiles"),
+        ("TRACE", "/signing-jobs"),
+        ("PROPFIND", "/"),
+    ],
+)
+def test_unknown_route_unsigned_gets_aws_error(api: ApiEnv, method: str, path: str) -> None:
+    response = _send_unsigned(api.url, method, path)
+    assert response.status == 403
+    assert response.error_type == "MissingAuthenticationTokenException"
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["message"] == "Missing Authentication Token"
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "TRACE", "PROPFIND"])
+def test_unknown_method_signed_gets_aws_error(api: ApiEnv, method: str) -> None:
+    response = raw_request(api.url, method, "/signing-profiles", b"", api.admin)
+    assert response.status == 404
+    assert response.error_type == "UnknownOperationException"
+    message = response.json()["message"]
+    assert message == f"no AWS Signer operation at {method} /signing-profiles"

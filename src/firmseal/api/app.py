@@ -8,12 +8,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firmseal import __version__
@@ -34,7 +34,7 @@ from firmseal.service.workspace import Workspace
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("firmseal.api.access")
 
-AWS_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
+_LOG_ESCAPES = {"\\": "\\\\", " ": "\\x20"}
 
 
 class Server:
@@ -128,16 +128,48 @@ def _response(reply: Reply, request: Request) -> Response:
     return Response(reply.body, status_code=reply.status, headers=headers)
 
 
-def aws_endpoint(server: Server) -> Any:
-    async def endpoint(request: Request) -> Response:
-        try:
-            body = await _read_body(request, server.config.max_body_bytes)
-        except ApiError as exc:
-            return _response(error_reply(exc), request)
-        reply = await run_in_threadpool(server.dispatch, _signed_request(request, body))
-        return _response(reply, request)
+class AwsEndpoint:
+    """The ASGI app behind every AWS API request, whatever its method and path."""
 
-    return endpoint
+    def __init__(self, server: Server) -> None:
+        self._server = server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            body = await _read_body(request, self._server.config.max_body_bytes)
+        except ApiError as exc:
+            response = _response(error_reply(exc), request)
+        else:
+            signed = _signed_request(request, body)
+            reply = await run_in_threadpool(self._server.dispatch, signed)
+            response = _response(reply, request)
+        await response(scope, receive, send)
+
+
+def log_field(value: object) -> str:
+    """Escape a request field for one access log line.
+
+    Backslashes, spaces and every character that str.isprintable() rejects (control
+    characters such as CR, LF and ESC, and lone surrogates) become backslash escapes, so a
+    client cannot forge log lines, split fields or send terminal control sequences.
+    """
+    text = str(value)
+    return "".join(_escape_character(c) for c in text)
+
+
+def _escape_character(character: str) -> str:
+    escaped = _LOG_ESCAPES.get(character)
+    if escaped is not None:
+        return escaped
+    if character.isprintable():
+        return character
+    code = ord(character)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
 
 
 class RequestIdMiddleware:
@@ -170,12 +202,12 @@ class RequestIdMiddleware:
             access_log.info(
                 "%s %s %s %d %.1fms op=%s principal=%s",
                 request_id,
-                scope["method"],
-                scope["path"][:200],
+                log_field(scope["method"]),
+                log_field(scope["path"][:200]),
                 status,
                 (time.perf_counter() - started) * 1000,
-                state.get("operation"),
-                state.get("principal"),
+                log_field(state.get("operation")),
+                log_field(state.get("principal")),
             )
 
 
@@ -199,7 +231,11 @@ def create_app(config: ServerConfig | None = None) -> ASGIApp:
         lifespan=lifespan,
     )
     app.include_router(native_router(lambda: server.workspace))
-    app.add_route(
-        "/{path:path}", aws_endpoint(server), methods=AWS_METHODS, include_in_schema=False
-    )
+    # Every method and path that no native endpoint takes goes to the AWS dispatcher, which
+    # answers unknown ones with AWS errors. Starlette limits a function endpoint to the
+    # methods it lists, but passes any method to an ASGI app. The route's pattern does not
+    # match a path that contains a newline, so the router's fallback takes those.
+    endpoint = AwsEndpoint(server)
+    app.router.routes.append(Route("/{path:path}", endpoint, include_in_schema=False))
+    app.router.default = endpoint
     return RequestIdMiddleware(app)
