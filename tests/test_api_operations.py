@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import json
 import time
 import uuid
 from pathlib import Path
@@ -810,3 +812,38 @@ def test_start_job_rejects_long_source_name(api: ApiEnv) -> None:
     message = info.value.response["Error"]["Message"]
     assert "name of 300 bytes" in message
     assert "over the limit of 200" in message
+
+
+def _retoken(token: str, position: Any) -> str:
+    """Return `token` with its position replaced, keeping its filter digest."""
+    document = json.loads(base64.urlsafe_b64decode(token))
+    document["p"] = position
+    return base64.urlsafe_b64encode(json.dumps(document).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        {"t": "2026-12-04T17:39:28", "id": "x"},
+        {"t": 1764869968, "id": "x"},
+        {"t": "2026-12-04T17:39:28+00:00", "id": 5},
+        {"t": "2026-12-04T17:39:28+00:00", "id": None},
+        {"t": ["2026"], "id": "x"},
+        {"t": "yesterday", "id": "x"},
+        {"id": "x"},
+    ],
+    ids=["naive", "number", "id-number", "id-null", "list", "text", "missing"],
+)
+def test_list_jobs_rejects_tampered_token(api: ApiEnv, position: dict[str, Any]) -> None:
+    name = unique("token")
+    put_profile(api, name)
+    start_job(api, name)
+    start_job(api, name)
+    signer = api.client()
+    token = signer.list_signing_jobs(maxResults=1)["nextToken"]
+    with pytest.raises(ClientError) as info:
+        signer.list_signing_jobs(maxResults=1, nextToken=_retoken(token, position))
+    assert error_code(info) == "ValidationException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    message = info.value.response["Error"]["Message"]
+    assert message == "invalid nextToken; pass the value a previous page returned"

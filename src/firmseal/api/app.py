@@ -232,7 +232,7 @@ def create_app(config: ServerConfig | None = None) -> ASGIApp:
     )
     app.include_router(native_router(lambda: server.workspace))
     # Every method and path that no native endpoint takes goes to the AWS dispatcher, which
-    # answers unknown ones with AWS errors. Starlette limits a function endpoint to the
+    # returns AWS errors for unknown ones. Starlette limits a function endpoint to the
     # methods it lists, but passes any method to an ASGI app. The route's pattern does not
     # match a path that contains a newline, so the router's fallback takes those.
     endpoint = AwsEndpoint(server)

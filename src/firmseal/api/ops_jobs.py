@@ -131,12 +131,20 @@ def _job_filter(params: dict[str, Any]) -> JobFilter:
 
 
 def _cursor(position: dict[str, Any]) -> JobCursor | None:
+    """Return the cursor a decoded nextToken carries; reject any field of the wrong type."""
     if not position:
         return None
+    invalid = validation("invalid nextToken; pass the value a previous page returned")
+    created_at, job_id = position.get("t"), position.get("id")
+    if not isinstance(created_at, str) or not isinstance(job_id, str):
+        raise invalid
     try:
-        return JobCursor(dt.datetime.fromisoformat(position["t"]), str(position["id"]))
-    except (KeyError, TypeError, ValueError):
-        raise validation("invalid nextToken; pass the value a previous page returned") from None
+        moment = dt.datetime.fromisoformat(created_at)
+    except ValueError:
+        raise invalid from None
+    if moment.tzinfo is None:
+        raise invalid
+    return JobCursor(moment, job_id)
 
 
 def list_signing_jobs(call: Call) -> dict[str, Any]:
