@@ -847,3 +847,107 @@ def test_list_jobs_rejects_tampered_token(api: ApiEnv, position: dict[str, Any])
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     message = info.value.response["Error"]["Message"]
     assert message == "invalid nextToken; pass the value a previous page returned"
+
+
+def _new_principal(api: ApiEnv, prefix: str) -> tuple[str, dict[str, str]]:
+    name = unique(prefix)
+    return name, api.workspace.principal(name)
+
+
+def _grant(api: ApiEnv, profile: str, principal: str, action: str) -> None:
+    api.client().add_profile_permission(
+        profileName=profile,
+        action=action,
+        principal=principal,
+        statementId=unique("stmt"),
+    )
+
+
+def _all_profile_names(signer: Any) -> set[str]:
+    names: set[str] = set()
+    for page in signer.get_paginator("list_signing_profiles").paginate():
+        names.update(profile["profileName"] for profile in page["profiles"])
+    return names
+
+
+def _all_job_ids(signer: Any) -> set[str]:
+    job_ids: set[str] = set()
+    for page in signer.get_paginator("list_signing_jobs").paginate():
+        job_ids.update(job["jobId"] for job in page["jobs"])
+    return job_ids
+
+
+def test_list_profiles_only_granted_to_non_admin(api: ApiEnv) -> None:
+    granted, hidden = unique("granted"), unique("hidden")
+    put_profile(api, granted)
+    put_profile(api, hidden)
+    name, credentials = _new_principal(api, "viewer")
+    _grant(api, granted, name, "signer:StartSigningJob")
+    viewer = api.client(credentials)
+    visible = _all_profile_names(viewer)
+    assert granted in visible
+    assert hidden not in visible
+    admin_visible = _all_profile_names(api.client())
+    assert granted in admin_visible
+    assert hidden in admin_visible
+    with pytest.raises(ClientError) as info:
+        viewer.get_signing_profile(profileName=hidden)
+    assert error_code(info) == "AccessDeniedException"
+
+
+def test_token_scoped_per_principal(api: ApiEnv) -> None:
+    profile = unique("tokens")
+    put_profile(api, profile)
+    name_a, principal_a = _new_principal(api, "alpha")
+    name_b, principal_b = _new_principal(api, "beta")
+    _grant(api, profile, name_a, "signer:StartSigningJob")
+    _grant(api, profile, name_b, "signer:StartSigningJob")
+    token = uuid.uuid4().hex
+    job_a = start_job(api, profile, token, credentials=principal_a)
+    job_b = start_job(api, profile, token, credentials=principal_b)
+    assert job_b != job_a
+    assert start_job(api, profile, token, credentials=principal_b) == job_b
+    job = api.client().describe_signing_job(jobId=job_b)
+    assert job["requestedBy"] == f"arn:aws:iam::123456789012:user/{name_b}"
+    with pytest.raises(ClientError) as info:
+        api.client(principal_b).start_signing_job(
+            source={
+                "s3": {
+                    "bucketName": "firmware-src",
+                    "key": "releases/fw.bin",
+                    "version": api.source_version,
+                }
+            },
+            destination={"s3": {"bucketName": "firmware-signed", "prefix": "other/"}},
+            profileName=profile,
+            clientRequestToken=token,
+        )
+    assert error_code(info) == "ConflictException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    message = info.value.response["Error"]["Message"]
+    assert job_b in message
+    assert job_a not in message
+
+
+def test_jobs_visible_only_to_requester(api: ApiEnv) -> None:
+    profile = unique("visible")
+    put_profile(api, profile)
+    name_a, principal_a = _new_principal(api, "owner")
+    name_b, principal_b = _new_principal(api, "other")
+    _grant(api, profile, name_a, "signer:StartSigningJob")
+    _grant(api, profile, name_b, "signer:StartSigningJob")
+    job_a = start_job(api, profile, credentials=principal_a)
+    job_b = start_job(api, profile, credentials=principal_b)
+    owner = api.client(principal_a)
+    assert owner.describe_signing_job(jobId=job_a)["jobId"] == job_a
+    with pytest.raises(ClientError) as info:
+        owner.describe_signing_job(jobId=job_b)
+    assert error_code(info) == "ResourceNotFoundException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert info.value.response["Error"]["Message"] == f"signing job {job_b!r} not found"
+    assert _all_job_ids(owner) == {job_a}
+    other_arn = f"arn:aws:iam::123456789012:user/{name_b}"
+    assert owner.list_signing_jobs(requestedBy=other_arn)["jobs"] == []
+    admin = api.client()
+    assert admin.describe_signing_job(jobId=job_b)["jobId"] == job_b
+    assert {job_a, job_b} <= _all_job_ids(admin)

@@ -82,9 +82,14 @@ def _move_revision(session: Session, name: str, expected: str | None) -> str:
     return new_revision
 
 
+def principal_names(principal: Principal, account_id: str) -> list[str]:
+    """Return the statement principals that name this caller: itself, its account or "*"."""
+    return [principal.name, principal.arn, account_id, "*"]
+
+
 def grants(statement: Statement, principal: Principal, account_id: str) -> bool:
     """Return whether a statement's principal names this caller, its account, or everyone."""
-    return statement.principal in (principal.name, principal.arn, account_id, "*")
+    return statement.principal in principal_names(principal, account_id)
 
 
 class PermissionService:

@@ -139,7 +139,7 @@ class SigningQueue:
         """
         _check_request(request)
         fingerprint = request.fingerprint(principal)
-        existing = self._by_token(request.client_request_token)
+        existing = self._by_token(principal, request.client_request_token)
         if existing is not None:
             return _same_request(existing, fingerprint), False
         job = self._new_job(request, principal, fingerprint)
@@ -148,7 +148,7 @@ class SigningQueue:
                 session.add(job)
         except IntegrityError:
             # Another request with this token committed first: return its job.
-            winner = self._by_token(request.client_request_token)
+            winner = self._by_token(principal, request.client_request_token)
             if winner is None:
                 raise
             return _same_request(winner, fingerprint), False
@@ -212,10 +212,14 @@ class SigningQueue:
             attempts=0,
         )
 
-    def _by_token(self, token: str) -> JobRecord | None:
+    def _by_token(self, principal: Principal, token: str) -> JobRecord | None:
+        """Return the job this principal started with `token`; tokens are per principal."""
         with self._ws.sessions() as session:
             return session.scalars(
-                select(JobRecord).where(JobRecord.client_request_token == token)
+                select(JobRecord).where(
+                    JobRecord.requested_by == principal.arn,
+                    JobRecord.client_request_token == token,
+                )
             ).first()
 
     def claim(self, worker_id: str, lease: dt.timedelta) -> JobRecord | None:
