@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
 import time
 import urllib.parse
@@ -482,3 +483,28 @@ def test_unknown_method_signed_gets_aws_error(api: ApiEnv, method: str) -> None:
     assert response.error_type == "UnknownOperationException"
     message = response.json()["message"]
     assert message == f"no AWS Signer operation at {method} /signing-profiles"
+
+
+def test_body_over_limit_names_sizes(api: ApiEnv) -> None:
+    body = b'{"platformId": "' + b"A" * 300000 + b'"}'
+    response = raw_request(api.url, "PUT", "/signing-profiles/abc", body, api.admin)
+    assert response.status == 400
+    assert response.error_type == "ValidationException"
+    message = response.json()["message"]
+    assert message.startswith(
+        f"request body is {len(body)} bytes, over the limit of {256 * 1024} bytes"
+    )
+    assert "FIRMSEAL_MAX_BODY_BYTES" in message
+
+
+def test_chunked_body_over_limit(api: ApiEnv) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", api.server.port, timeout=30)
+    chunks = (b"A" * 65536 for _ in range(8))
+    connection.request("PUT", "/signing-profiles/abc", body=chunks, encode_chunked=True)
+    response = connection.getresponse()
+    document = json.loads(response.read())
+    connection.close()
+    assert response.status == 400
+    assert response.getheader("x-amzn-ErrorType") == "ValidationException"
+    assert document["message"].startswith("request body is at least ")
+    assert f"over the limit of {256 * 1024} bytes" in document["message"]

@@ -951,3 +951,44 @@ def test_jobs_visible_only_to_requester(api: ApiEnv) -> None:
     admin = api.client()
     assert admin.describe_signing_job(jobId=job_b)["jobId"] == job_b
     assert {job_a, job_b} <= _all_job_ids(admin)
+
+
+def test_put_profile_active_name_taken(api: ApiEnv) -> None:
+    name = unique("active")
+    put_profile(api, name)
+    with pytest.raises(ClientError) as info:
+        put_profile(api, name)
+    assert error_code(info) == "ValidationException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    message = info.value.response["Error"]["Message"]
+    assert message == f"signing profile {name!r} already exists and is Active; choose another name"
+    assert "cancellation" not in message
+
+
+def test_add_permission_unknown_version(api: ApiEnv) -> None:
+    name = unique("permver")
+    put_profile(api, name)
+    signer = api.client()
+    with pytest.raises(ClientError) as info:
+        signer.add_profile_permission(
+            profileName=name,
+            profileVersion="ZZZZZZZZZZ",
+            action="signer:StartSigningJob",
+            principal="alice",
+            statementId="unknown-version",
+        )
+    assert error_code(info) == "ResourceNotFoundException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    message = info.value.response["Error"]["Message"]
+    assert message.startswith(f"version 'ZZZZZZZZZZ' of signing profile {name!r} not found")
+    assert signer.list_profile_permissions(profileName=name).get("permissions", []) == []
+    version = signer.get_signing_profile(profileName=name)["profileVersion"]
+    signer.add_profile_permission(
+        profileName=name,
+        profileVersion=version,
+        action="signer:StartSigningJob",
+        principal="alice",
+        statementId="current-version",
+    )
+    permissions = signer.list_profile_permissions(profileName=name)["permissions"]
+    assert [p["statementId"] for p in permissions] == ["current-version"]

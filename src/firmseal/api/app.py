@@ -94,15 +94,32 @@ class Server:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
+    """Read the body; an oversized one is a ValidationException (400), because botocore's
+    signer model lists no 413 error."""
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise ApiError("ValidationException", f"request body over the limit of {limit} bytes")
+    if declared is not None and not declared.isdigit():
+        raise ApiError(
+            "ValidationException",
+            f"invalid Content-Length header {declared[:40]!r}; expected a number of bytes",
+        )
+    if declared is not None and int(declared) > limit:
+        raise ApiError("ValidationException", _over_limit(f"{int(declared)} bytes", limit))
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise ApiError("ValidationException", f"request body over the limit of {limit} bytes")
+            # A chunked body's size is unknown until its end, which is not read.
+            raise ApiError(
+                "ValidationException", _over_limit(f"at least {len(body)} bytes", limit)
+            )
     return bytes(body)
+
+
+def _over_limit(size: str, limit: int) -> str:
+    return (
+        f"request body is {size}, over the limit of {limit} bytes; send less, or raise "
+        "FIRMSEAL_MAX_BODY_BYTES on the server"
+    )
 
 
 def _signed_request(request: Request, body: bytes) -> SignedRequest:
