@@ -124,3 +124,17 @@ def test_principal_delete_unknown_name(fs: Cli) -> None:
     assert "principal 'nobody' not found" in missing.stderr
     missing = fs("principal", "rotate", "nobody", expect=3)
     assert "principal 'nobody' not found" in missing.stderr
+
+
+def test_object_put_long_and_invalid_keys(fs: Cli) -> None:
+    long_key = "releases/" + "k" * 300
+    version = fs.json("object", "put", "fw-bucket", long_key, str(FIRMWARE))["versionId"]
+    listed = fs.json("object", "list", "fw-bucket")["objects"]
+    assert [(o["key"], o["versionId"]) for o in listed] == [(long_key, version)]
+    too_long = fs("object", "put", "fw-bucket", "k" * 1025, str(FIRMWARE), expect=2)
+    assert too_long.stderr.count("\n") == 1
+    assert "invalid object key" in too_long.stderr
+    assert "use 1 to 1024 bytes of UTF-8" in too_long.stderr
+    surrogate = fs("object", "put", "fw-bucket", "fw\udcff.bin", str(FIRMWARE), expect=2)
+    assert surrogate.stderr.count("\n") == 1
+    assert "invalid object key 'fw\\udcff.bin'" in surrogate.stderr
