@@ -749,7 +749,7 @@ def test_mcuboot_job_without_version_fails(api: ApiEnv) -> None:
 
 
 def test_job_with_long_source_key_and_prefix(api: ApiEnv) -> None:
-    """Keys longer than a file name may be (255 bytes) are stored and signed."""
+    """Keys longer than the 255-byte maximum file name are stored and signed."""
     long_key = "d" * 300 + "/fw.bin"
     version = api.workspace.put_object("firmware-src", long_key, FIRMWARE)
     prefix = "p" * 300 + "/"
@@ -903,12 +903,15 @@ def test_token_scoped_per_principal(api: ApiEnv) -> None:
     _grant(api, profile, name_a, "signer:StartSigningJob")
     _grant(api, profile, name_b, "signer:StartSigningJob")
     token = uuid.uuid4().hex
+
     job_a = start_job(api, profile, token, credentials=principal_a)
     job_b = start_job(api, profile, token, credentials=principal_b)
     assert job_b != job_a
     assert start_job(api, profile, token, credentials=principal_b) == job_b
     job = api.client().describe_signing_job(jobId=job_b)
     assert job["requestedBy"] == f"arn:aws:iam::123456789012:user/{name_b}"
+
+    # The same token with other parameters conflicts with B's own job only.
     with pytest.raises(ClientError) as info:
         api.client(principal_b).start_signing_job(
             source={
