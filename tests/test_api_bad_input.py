@@ -508,3 +508,22 @@ def test_chunked_body_over_limit(api: ApiEnv) -> None:
     assert response.getheader("x-amzn-ErrorType") == "ValidationException"
     assert document["message"].startswith("request body is at least ")
     assert f"over the limit of {256 * 1024} bytes" in document["message"]
+
+
+def test_service_log_escapes_request_values(api: ApiEnv) -> None:
+    name = f"logged_{uuid.uuid4().hex[:8]}"
+    api.client().put_signing_profile(
+        profileName=name, platformId=IOT, signingMaterial={"certificateArn": api.certificate_arn}
+    )
+    statement_id = f"{name}\nINFO firmseal.forged: line\x1b[31m"
+    api.client().add_profile_permission(
+        profileName=name,
+        action="signer:StartSigningJob",
+        principal="alice",
+        statementId=statement_id,
+    )
+    escaped = f"added statement {name}\\x0aINFO firmseal.forged: line\\x1b[31m to profile {name}"
+    log = wait_for_log(api, escaped)
+    assert escaped in log
+    assert "\nINFO firmseal.forged: line" not in log
+    assert "\x1b" not in log

@@ -26,6 +26,7 @@ from firmseal.api.native import native_router
 from firmseal.api.operations import Dispatcher, Reply, error_reply
 from firmseal.api.sigv4 import SignedRequest
 from firmseal.config import load_settings
+from firmseal.logsafe import escape_nonprintable
 from firmseal.objects.store import open_object_store
 from firmseal.service.recorder import JobRecorder
 from firmseal.service.worker import SigningWorker
@@ -179,14 +180,7 @@ def _escape_character(character: str) -> str:
     escaped = _LOG_ESCAPES.get(character)
     if escaped is not None:
         return escaped
-    if character.isprintable():
-        return character
-    code = ord(character)
-    if code <= 0xFF:
-        return f"\\x{code:02x}"
-    if code <= 0xFFFF:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
+    return escape_nonprintable(character)
 
 
 class RequestIdMiddleware:
