@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
+import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -12,7 +15,15 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from api_server import Server, Workspace, raw_request, signer_client, start_server
+from api_server import (
+    RawResponse,
+    Server,
+    Workspace,
+    _lower,
+    raw_request,
+    signer_client,
+    start_server,
+)
 from conftest import ApiEnv
 
 IOT = "AWSIoTDeviceManagement-SHA256-ECDSA"
@@ -307,3 +318,212 @@ def test_access_log_has_request_ids_and_no_secrets(api: ApiEnv, tmp_path: Path) 
     assert "Traceback" not in log
     assert api.admin["SecretAccessKey"] not in log
     assert api.user["SecretAccessKey"] not in log
+
+
+def _start_job_body(**changes: str) -> dict[str, object]:
+    body: dict[str, object] = {
+        "source": {"s3": {"bucketName": "firmware-src", "key": "releases/fw.bin", "version": "v"}},
+        "destination": {"s3": {"bucketName": "out-bucket", "prefix": "signed/"}},
+        "profileName": "surrogate_profile",
+        "clientRequestToken": uuid.uuid4().hex,
+    }
+    source = body["source"]["s3"]  # type: ignore[index]
+    destination = body["destination"]["s3"]  # type: ignore[index]
+    for field, value in changes.items():
+        if field == "key":
+            source["key"] = value
+        elif field == "prefix":
+            destination["prefix"] = value
+        else:
+            body[field] = value
+    return body
+
+
+PROFILE_ARN = "arn:aws:signer:us-east-1:000000000000:/signing-profiles/surrogate_profile"
+TAGS_PATH = "/tags/" + urllib.parse.quote(PROFILE_ARN, safe="")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/signing-jobs", _start_job_body(prefix="\ud800"), "destination.s3.prefix"),
+        ("POST", "/signing-jobs", _start_job_body(key="a\ud800b"), "source.s3.key"),
+        (
+            "POST",
+            "/signing-jobs",
+            _start_job_body(clientRequestToken="\udfff"),
+            "clientRequestToken",
+        ),
+        ("PUT", "/signing-jobs/job-1/revoke", {"reason": "\ud800"}, "reason"),
+        ("POST", TAGS_PATH, {"tags": {"team": "\ud800"}}, "tags.team"),
+        ("POST", TAGS_PATH, {"tags": {"\ud800": "fw"}}, "tags.\\ud800"),
+        (
+            "POST",
+            "/signing-profiles/surrogate_profile/permissions",
+            {"action": "signer:StartSigningJob", "principal": "\ud800", "statementId": "s1"},
+            "principal",
+        ),
+        (
+            "POST",
+            "/signing-profiles/surrogate_profile/permissions",
+            {"action": "signer:StartSigningJob", "principal": "bob", "statementId": "\ud800"},
+            "statementId",
+        ),
+        (
+            "PUT",
+            "/signing-profiles/surrogate_profile",
+            {"platformId": IOT, "signingMaterial": {"certificateArn": "\ud800"}},
+            "signingMaterial.certificateArn",
+        ),
+        (
+            "PUT",
+            "/signing-profiles/surrogate_profile",
+            {"platformId": IOT, "signingParameters": {"k": "\ud800"}},
+            "signingParameters.k",
+        ),
+        (
+            "PUT",
+            "/signing-profiles/surrogate_profile",
+            {"platformId": IOT, "signingParameters": {"\ud800": "v"}},
+            "signingParameters.\\ud800",
+        ),
+    ],
+)
+def test_lone_surrogate_is_validation_error(
+    api: ApiEnv, method: str, path: str, body: dict[str, object], field: str
+) -> None:
+    encoded = json.dumps(body).encode()
+    response = raw_request(api.url, method, path, encoded, api.admin)
+    assert response.status == 400, response.body[:300]
+    assert response.error_type == "ValidationException"
+    message = response.json()["message"]
+    assert f"at '{field}'" in message
+    assert "lone surrogates" in message
+    assert_alive(api)
+
+
+def test_lone_surrogate_profile_not_stored(api: ApiEnv) -> None:
+    name = f"surrogate_{uuid.uuid4().hex[:8]}"
+    body = {
+        "platformId": IOT,
+        "signingMaterial": {"certificateArn": api.certificate_arn},
+        "signingParameters": {"k": "\ud800"},
+    }
+    response = raw_request(
+        api.url, "PUT", f"/signing-profiles/{name}", json.dumps(body).encode(), api.admin
+    )
+    assert response.status == 400
+    assert response.error_type == "ValidationException"
+    signer = api.client()
+    names = [p["profileName"] for p in signer.list_signing_profiles()["profiles"]]
+    assert name not in names
+    with pytest.raises(ClientError) as info:
+        signer.get_signing_profile(profileName=name)
+    assert info.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+FORGED_PATH = "/x%0aINFO%20firmseal.api.access:%20forged%20line%0d%1b[31m"
+
+
+def wait_for_log(api: ApiEnv, text: str) -> str:
+    """Return the server log once it contains `text`, or after 10 s (the access log line is
+    written after the response is sent)."""
+    deadline = time.monotonic() + 10
+    log = api.server.log()
+    while text not in log and time.monotonic() < deadline:
+        time.sleep(0.05)
+        log = api.server.log()
+    return log
+
+
+def _send_unsigned(url: str, method: str, path: str) -> RawResponse:
+    request = urllib.request.Request(f"{url}{path}", method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return RawResponse(response.status, _lower(response.headers), response.read())
+    except urllib.error.HTTPError as error:
+        return RawResponse(error.code, _lower(error.headers), error.read())
+
+
+def test_access_log_escapes_control_characters(api: ApiEnv) -> None:
+    response = _send_unsigned(api.url, "GET", FORGED_PATH)
+    assert response.status == 403
+    assert response.error_type == "MissingAuthenticationTokenException"
+    assert response.json()["message"] == "Missing Authentication Token"
+    escaped = "/x\\x0aINFO\\x20firmseal.api.access:\\x20forged\\x20line\\x0d\\x1b[31m"
+    log = wait_for_log(api, escaped)
+    assert escaped in log
+    assert "\nINFO firmseal.api.access: forged line" not in log
+    assert "\x1b" not in log
+    assert "\r" not in log
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", FORGED_PATH),
+        ("GET", "/no/such/route"),
+        ("OPTIONS", "/signing-profiles"),
+        ("TRACE", "/signing-jobs"),
+        ("PROPFIND", "/"),
+    ],
+)
+def test_unknown_route_unsigned_gets_aws_error(api: ApiEnv, method: str, path: str) -> None:
+    response = _send_unsigned(api.url, method, path)
+    assert response.status == 403
+    assert response.error_type == "MissingAuthenticationTokenException"
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["message"] == "Missing Authentication Token"
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "TRACE", "PROPFIND"])
+def test_unknown_method_signed_gets_aws_error(api: ApiEnv, method: str) -> None:
+    response = raw_request(api.url, method, "/signing-profiles", b"", api.admin)
+    assert response.status == 404
+    assert response.error_type == "UnknownOperationException"
+    message = response.json()["message"]
+    assert message == f"no AWS Signer operation at {method} /signing-profiles"
+
+
+def test_body_over_limit_names_sizes(api: ApiEnv) -> None:
+    body = b'{"platformId": "' + b"A" * 300000 + b'"}'
+    response = raw_request(api.url, "PUT", "/signing-profiles/abc", body, api.admin)
+    assert response.status == 400
+    assert response.error_type == "ValidationException"
+    message = response.json()["message"]
+    assert message.startswith(
+        f"request body is {len(body)} bytes, over the limit of {256 * 1024} bytes"
+    )
+    assert "FIRMSEAL_MAX_BODY_BYTES" in message
+
+
+def test_chunked_body_over_limit(api: ApiEnv) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", api.server.port, timeout=30)
+    chunks = (b"A" * 65536 for _ in range(8))
+    connection.request("PUT", "/signing-profiles/abc", body=chunks, encode_chunked=True)
+    response = connection.getresponse()
+    document = json.loads(response.read())
+    connection.close()
+    assert response.status == 400
+    assert response.getheader("x-amzn-ErrorType") == "ValidationException"
+    assert document["message"].startswith("request body is at least ")
+    assert f"over the limit of {256 * 1024} bytes" in document["message"]
+
+
+def test_service_log_escapes_request_values(api: ApiEnv) -> None:
+    name = f"logged_{uuid.uuid4().hex[:8]}"
+    api.client().put_signing_profile(
+        profileName=name, platformId=IOT, signingMaterial={"certificateArn": api.certificate_arn}
+    )
+    statement_id = f"{name}\nINFO firmseal.forged: line\x1b[31m"
+    api.client().add_profile_permission(
+        profileName=name,
+        action="signer:StartSigningJob",
+        principal="alice",
+        statementId=statement_id,
+    )
+    escaped = f"added statement {name}\\x0aINFO firmseal.forged: line\\x1b[31m to profile {name}"
+    log = wait_for_log(api, escaped)
+    assert escaped in log
+    assert "\nINFO firmseal.forged: line" not in log
+    assert "\x1b" not in log

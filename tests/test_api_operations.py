@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import json
 import time
 import uuid
 from pathlib import Path
@@ -744,3 +746,252 @@ def test_mcuboot_job_without_version_fails(api: ApiEnv) -> None:
     assert job["status"] == "Failed"
     assert "version" in job["statusReason"]
     assert "signedObject" not in job
+
+
+def test_job_with_long_source_key_and_prefix(api: ApiEnv) -> None:
+    """Keys longer than the 255-byte maximum file name are stored and signed."""
+    long_key = "d" * 300 + "/fw.bin"
+    version = api.workspace.put_object("firmware-src", long_key, FIRMWARE)
+    prefix = "p" * 300 + "/"
+    name = unique("longkey")
+    put_profile(api, name)
+    job_id = api.client().start_signing_job(
+        source={"s3": {"bucketName": "firmware-src", "key": long_key, "version": version}},
+        destination={"s3": {"bucketName": "firmware-signed", "prefix": prefix}},
+        profileName=name,
+        clientRequestToken=uuid.uuid4().hex,
+    )["jobId"]
+    job = wait_for_job(api, job_id)
+    assert job["status"] == "Succeeded", job.get("statusReason")
+    assert job["signedObject"]["s3"]["key"] == f"{prefix}{job_id}.sig"
+    listed = api.workspace.json("object", "list", "firmware-signed", "--prefix", prefix)
+    assert [o["key"] for o in listed["objects"]] == [f"{prefix}{job_id}.sig"]
+
+
+def test_start_job_rejects_too_long_prefix(api: ApiEnv) -> None:
+    name = unique("longprefix")
+    put_profile(api, name)
+    signer = api.client()
+    with pytest.raises(ClientError) as info:
+        signer.start_signing_job(
+            source={
+                "s3": {
+                    "bucketName": "firmware-src",
+                    "key": "releases/fw.bin",
+                    "version": api.source_version,
+                }
+            },
+            destination={"s3": {"bucketName": "firmware-signed", "prefix": "p" * 980}},
+            profileName=name,
+            clientRequestToken=uuid.uuid4().hex,
+        )
+    assert error_code(info) == "ValidationException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    message = info.value.response["Error"]["Message"]
+    assert "destination.s3.prefix is 980 bytes" in message
+    assert "over the limit of 1024" in message
+    assert "at most 976 bytes" in message
+    jobs = signer.list_signing_jobs()["jobs"]
+    assert name not in {job["profileName"] for job in jobs}
+
+
+def test_start_job_rejects_long_source_name(api: ApiEnv) -> None:
+    long_key = "k" * 300
+    version = api.workspace.put_object("firmware-src", long_key, FIRMWARE)
+    name = unique("longname")
+    put_profile(api, name)
+    with pytest.raises(ClientError) as info:
+        api.client().start_signing_job(
+            source={"s3": {"bucketName": "firmware-src", "key": long_key, "version": version}},
+            destination={"s3": {"bucketName": "firmware-signed"}},
+            profileName=name,
+            clientRequestToken=uuid.uuid4().hex,
+        )
+    assert error_code(info) == "ValidationException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    message = info.value.response["Error"]["Message"]
+    assert "name of 300 bytes" in message
+    assert "over the limit of 200" in message
+
+
+def _retoken(token: str, position: Any) -> str:
+    """Return `token` with its position replaced, keeping its filter digest."""
+    document = json.loads(base64.urlsafe_b64decode(token))
+    document["p"] = position
+    return base64.urlsafe_b64encode(json.dumps(document).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        {"t": "2026-12-04T17:39:28", "id": "x"},
+        {"t": 1764869968, "id": "x"},
+        {"t": "2026-12-04T17:39:28+00:00", "id": 5},
+        {"t": "2026-12-04T17:39:28+00:00", "id": None},
+        {"t": ["2026"], "id": "x"},
+        {"t": "yesterday", "id": "x"},
+        {"id": "x"},
+    ],
+    ids=["naive", "number", "id-number", "id-null", "list", "text", "missing"],
+)
+def test_list_jobs_rejects_tampered_token(api: ApiEnv, position: dict[str, Any]) -> None:
+    name = unique("token")
+    put_profile(api, name)
+    start_job(api, name)
+    start_job(api, name)
+    signer = api.client()
+    token = signer.list_signing_jobs(maxResults=1)["nextToken"]
+    with pytest.raises(ClientError) as info:
+        signer.list_signing_jobs(maxResults=1, nextToken=_retoken(token, position))
+    assert error_code(info) == "ValidationException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    message = info.value.response["Error"]["Message"]
+    assert message == "invalid nextToken; pass the value a previous page returned"
+
+
+def _new_principal(api: ApiEnv, prefix: str) -> tuple[str, dict[str, str]]:
+    name = unique(prefix)
+    return name, api.workspace.principal(name)
+
+
+def _grant(api: ApiEnv, profile: str, principal: str, action: str) -> None:
+    api.client().add_profile_permission(
+        profileName=profile,
+        action=action,
+        principal=principal,
+        statementId=unique("stmt"),
+    )
+
+
+def _all_profile_names(signer: Any) -> set[str]:
+    names: set[str] = set()
+    for page in signer.get_paginator("list_signing_profiles").paginate():
+        names.update(profile["profileName"] for profile in page["profiles"])
+    return names
+
+
+def _all_job_ids(signer: Any) -> set[str]:
+    job_ids: set[str] = set()
+    for page in signer.get_paginator("list_signing_jobs").paginate():
+        job_ids.update(job["jobId"] for job in page["jobs"])
+    return job_ids
+
+
+def test_list_profiles_only_granted_to_non_admin(api: ApiEnv) -> None:
+    granted, hidden = unique("granted"), unique("hidden")
+    put_profile(api, granted)
+    put_profile(api, hidden)
+    name, credentials = _new_principal(api, "viewer")
+    _grant(api, granted, name, "signer:StartSigningJob")
+    viewer = api.client(credentials)
+    visible = _all_profile_names(viewer)
+    assert granted in visible
+    assert hidden not in visible
+    admin_visible = _all_profile_names(api.client())
+    assert granted in admin_visible
+    assert hidden in admin_visible
+    with pytest.raises(ClientError) as info:
+        viewer.get_signing_profile(profileName=hidden)
+    assert error_code(info) == "AccessDeniedException"
+
+
+def test_token_scoped_per_principal(api: ApiEnv) -> None:
+    profile = unique("tokens")
+    put_profile(api, profile)
+    name_a, principal_a = _new_principal(api, "alpha")
+    name_b, principal_b = _new_principal(api, "beta")
+    _grant(api, profile, name_a, "signer:StartSigningJob")
+    _grant(api, profile, name_b, "signer:StartSigningJob")
+    token = uuid.uuid4().hex
+
+    job_a = start_job(api, profile, token, credentials=principal_a)
+    job_b = start_job(api, profile, token, credentials=principal_b)
+    assert job_b != job_a
+    assert start_job(api, profile, token, credentials=principal_b) == job_b
+    job = api.client().describe_signing_job(jobId=job_b)
+    assert job["requestedBy"] == f"arn:aws:iam::123456789012:user/{name_b}"
+
+    # The same token with other parameters conflicts with B's own job only.
+    with pytest.raises(ClientError) as info:
+        api.client(principal_b).start_signing_job(
+            source={
+                "s3": {
+                    "bucketName": "firmware-src",
+                    "key": "releases/fw.bin",
+                    "version": api.source_version,
+                }
+            },
+            destination={"s3": {"bucketName": "firmware-signed", "prefix": "other/"}},
+            profileName=profile,
+            clientRequestToken=token,
+        )
+    assert error_code(info) == "ConflictException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    message = info.value.response["Error"]["Message"]
+    assert job_b in message
+    assert job_a not in message
+
+
+def test_jobs_visible_only_to_requester(api: ApiEnv) -> None:
+    profile = unique("visible")
+    put_profile(api, profile)
+    name_a, principal_a = _new_principal(api, "owner")
+    name_b, principal_b = _new_principal(api, "other")
+    _grant(api, profile, name_a, "signer:StartSigningJob")
+    _grant(api, profile, name_b, "signer:StartSigningJob")
+    job_a = start_job(api, profile, credentials=principal_a)
+    job_b = start_job(api, profile, credentials=principal_b)
+    owner = api.client(principal_a)
+    assert owner.describe_signing_job(jobId=job_a)["jobId"] == job_a
+    with pytest.raises(ClientError) as info:
+        owner.describe_signing_job(jobId=job_b)
+    assert error_code(info) == "ResourceNotFoundException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert info.value.response["Error"]["Message"] == f"signing job {job_b!r} not found"
+    assert _all_job_ids(owner) == {job_a}
+    other_arn = f"arn:aws:iam::123456789012:user/{name_b}"
+    assert owner.list_signing_jobs(requestedBy=other_arn)["jobs"] == []
+    admin = api.client()
+    assert admin.describe_signing_job(jobId=job_b)["jobId"] == job_b
+    assert {job_a, job_b} <= _all_job_ids(admin)
+
+
+def test_put_profile_active_name_taken(api: ApiEnv) -> None:
+    name = unique("active")
+    put_profile(api, name)
+    with pytest.raises(ClientError) as info:
+        put_profile(api, name)
+    assert error_code(info) == "ValidationException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    message = info.value.response["Error"]["Message"]
+    assert message == f"signing profile {name!r} already exists and is Active; choose another name"
+    assert "cancellation" not in message
+
+
+def test_add_permission_unknown_version(api: ApiEnv) -> None:
+    name = unique("permver")
+    put_profile(api, name)
+    signer = api.client()
+    with pytest.raises(ClientError) as info:
+        signer.add_profile_permission(
+            profileName=name,
+            profileVersion="ZZZZZZZZZZ",
+            action="signer:StartSigningJob",
+            principal="alice",
+            statementId="unknown-version",
+        )
+    assert error_code(info) == "ResourceNotFoundException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    message = info.value.response["Error"]["Message"]
+    assert message.startswith(f"version 'ZZZZZZZZZZ' of signing profile {name!r} not found")
+    assert signer.list_profile_permissions(profileName=name).get("permissions", []) == []
+    version = signer.get_signing_profile(profileName=name)["profileVersion"]
+    signer.add_profile_permission(
+        profileName=name,
+        profileVersion=version,
+        action="signer:StartSigningJob",
+        principal="alice",
+        statementId="current-version",
+    )
+    permissions = signer.list_profile_permissions(profileName=name)["permissions"]
+    assert [p["statementId"] for p in permissions] == ["current-version"]

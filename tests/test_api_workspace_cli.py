@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import signal
+import uuid
 from pathlib import Path
 
-from api_server import FIRMWARE, Workspace, start_server
-from conftest import Cli
+from api_server import FIRMWARE, Workspace, raw_request, start_server
+from conftest import ApiEnv, Cli
 
 
 def test_principal_secret_shown_once(fs: Cli, home: Path) -> None:
@@ -83,3 +84,57 @@ def test_serve_stops_gracefully(tmp_path: Path) -> None:
     assert "Waiting for application shutdown" in log
     assert "stopped" in log.split("Waiting for application shutdown")[1]
     assert "firmseal API stopped" in log
+
+
+def _assert_unknown_key(api: ApiEnv, credentials: dict[str, str]) -> None:
+    response = raw_request(api.url, "GET", "/signing-platforms", b"", credentials)
+    assert response.status == 403
+    assert response.error_type == "UnrecognizedClientException"
+    message = response.json()["message"]
+    assert message == "The security token included in the request is invalid."
+
+
+def test_principal_delete_stops_key(api: ApiEnv) -> None:
+    name = f"gone_{uuid.uuid4().hex[:8]}"
+    credentials = api.workspace.principal(name)
+    signer = api.client(credentials)
+    signer.list_signing_platforms()
+    deleted = api.workspace.json("principal", "delete", name)
+    assert deleted == {"Name": name, "AccessKeyId": credentials["AccessKeyId"]}
+    _assert_unknown_key(api, credentials)
+    listed = api.workspace.json("principal", "list")["principals"]
+    assert name not in {p["Name"] for p in listed}
+
+
+def test_principal_rotate_replaces_key(api: ApiEnv) -> None:
+    name = f"rotated_{uuid.uuid4().hex[:8]}"
+    old = api.workspace.principal(name)
+    api.client(old).list_signing_platforms()
+    new = api.workspace.json("principal", "rotate", name)
+    assert new["Name"] == name
+    assert new["AccessKeyId"] != old["AccessKeyId"]
+    assert new["SecretAccessKey"] != old["SecretAccessKey"]
+    _assert_unknown_key(api, old)
+    response = api.client(new).list_signing_platforms()
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_principal_delete_unknown_name(fs: Cli) -> None:
+    missing = fs("principal", "delete", "nobody", expect=3)
+    assert "principal 'nobody' not found" in missing.stderr
+    missing = fs("principal", "rotate", "nobody", expect=3)
+    assert "principal 'nobody' not found" in missing.stderr
+
+
+def test_object_put_long_and_invalid_keys(fs: Cli) -> None:
+    long_key = "releases/" + "k" * 300
+    version = fs.json("object", "put", "fw-bucket", long_key, str(FIRMWARE))["versionId"]
+    listed = fs.json("object", "list", "fw-bucket")["objects"]
+    assert [(o["key"], o["versionId"]) for o in listed] == [(long_key, version)]
+    too_long = fs("object", "put", "fw-bucket", "k" * 1025, str(FIRMWARE), expect=2)
+    assert too_long.stderr.count("\n") == 1
+    assert "invalid object key" in too_long.stderr
+    assert "use 1 to 1024 bytes of UTF-8" in too_long.stderr
+    surrogate = fs("object", "put", "fw-bucket", "fw\udcff.bin", str(FIRMWARE), expect=2)
+    assert surrogate.stderr.count("\n") == 1
+    assert "invalid object key 'fw\\udcff.bin'" in surrogate.stderr

@@ -8,12 +8,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from firmseal import __version__
@@ -26,6 +26,7 @@ from firmseal.api.native import native_router
 from firmseal.api.operations import Dispatcher, Reply, error_reply
 from firmseal.api.sigv4 import SignedRequest
 from firmseal.config import load_settings
+from firmseal.logsafe import escape_nonprintable
 from firmseal.objects.store import open_object_store
 from firmseal.service.recorder import JobRecorder
 from firmseal.service.worker import SigningWorker
@@ -34,7 +35,7 @@ from firmseal.service.workspace import Workspace
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("firmseal.api.access")
 
-AWS_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
+_LOG_ESCAPES = {"\\": "\\\\", " ": "\\x20"}
 
 
 class Server:
@@ -94,15 +95,32 @@ class Server:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
+    """Read the body; an oversized one is a ValidationException (400), because botocore's
+    signer model lists no 413 error."""
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise ApiError("ValidationException", f"request body over the limit of {limit} bytes")
+    if declared is not None and not declared.isdigit():
+        raise ApiError(
+            "ValidationException",
+            f"invalid Content-Length header {declared[:40]!r}; expected a number of bytes",
+        )
+    if declared is not None and int(declared) > limit:
+        raise ApiError("ValidationException", _over_limit(f"{int(declared)} bytes", limit))
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise ApiError("ValidationException", f"request body over the limit of {limit} bytes")
+            # A chunked body's size is unknown until its end, which is not read.
+            raise ApiError(
+                "ValidationException", _over_limit(f"at least {len(body)} bytes", limit)
+            )
     return bytes(body)
+
+
+def _over_limit(size: str, limit: int) -> str:
+    return (
+        f"request body is {size}, over the limit of {limit} bytes; send less, or raise "
+        "FIRMSEAL_MAX_BODY_BYTES on the server"
+    )
 
 
 def _signed_request(request: Request, body: bytes) -> SignedRequest:
@@ -128,16 +146,41 @@ def _response(reply: Reply, request: Request) -> Response:
     return Response(reply.body, status_code=reply.status, headers=headers)
 
 
-def aws_endpoint(server: Server) -> Any:
-    async def endpoint(request: Request) -> Response:
-        try:
-            body = await _read_body(request, server.config.max_body_bytes)
-        except ApiError as exc:
-            return _response(error_reply(exc), request)
-        reply = await run_in_threadpool(server.dispatch, _signed_request(request, body))
-        return _response(reply, request)
+class AwsEndpoint:
+    """The ASGI app behind every AWS API request, whatever its method and path."""
 
-    return endpoint
+    def __init__(self, server: Server) -> None:
+        self._server = server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            body = await _read_body(request, self._server.config.max_body_bytes)
+        except ApiError as exc:
+            response = _response(error_reply(exc), request)
+        else:
+            signed = _signed_request(request, body)
+            reply = await run_in_threadpool(self._server.dispatch, signed)
+            response = _response(reply, request)
+        await response(scope, receive, send)
+
+
+def log_field(value: object) -> str:
+    """Escape a request field for one access log line.
+
+    Backslashes, spaces and every character that str.isprintable() rejects (control
+    characters such as CR, LF and ESC, and lone surrogates) become backslash escapes, so a
+    client cannot forge log lines, split fields or send terminal control sequences.
+    """
+    text = str(value)
+    return "".join(_escape_character(c) for c in text)
+
+
+def _escape_character(character: str) -> str:
+    escaped = _LOG_ESCAPES.get(character)
+    if escaped is not None:
+        return escaped
+    return escape_nonprintable(character)
 
 
 class RequestIdMiddleware:
@@ -170,12 +213,12 @@ class RequestIdMiddleware:
             access_log.info(
                 "%s %s %s %d %.1fms op=%s principal=%s",
                 request_id,
-                scope["method"],
-                scope["path"][:200],
+                log_field(scope["method"]),
+                log_field(scope["path"][:200]),
                 status,
                 (time.perf_counter() - started) * 1000,
-                state.get("operation"),
-                state.get("principal"),
+                log_field(state.get("operation")),
+                log_field(state.get("principal")),
             )
 
 
@@ -199,7 +242,11 @@ def create_app(config: ServerConfig | None = None) -> ASGIApp:
         lifespan=lifespan,
     )
     app.include_router(native_router(lambda: server.workspace))
-    app.add_route(
-        "/{path:path}", aws_endpoint(server), methods=AWS_METHODS, include_in_schema=False
-    )
+    # Every method and path that no native endpoint takes goes to the AWS dispatcher, which
+    # returns AWS errors for unknown ones. Starlette limits a function endpoint to the
+    # methods it lists, but passes any method to an ASGI app. The route's pattern does not
+    # match a path that contains a newline, so the router's fallback takes those.
+    endpoint = AwsEndpoint(server)
+    app.router.routes.append(Route("/{path:path}", endpoint, include_in_schema=False))
+    app.router.default = endpoint
     return RequestIdMiddleware(app)

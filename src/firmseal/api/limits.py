@@ -1,4 +1,4 @@
-"""Per-process helpers on the request path: a credential cache and a per-key rate limit."""
+"""Per-process helpers on the request path: a secret cache and a per-key rate limit."""
 
 from __future__ import annotations
 
@@ -6,31 +6,42 @@ import threading
 import time
 from collections.abc import Callable
 
-from firmseal.service.principals import Credentials
-
-CACHE_SECONDS = 30.0
+from firmseal.service.principals import Credentials, Principal
 
 
 class CredentialCache:
-    """Caches access key lookups for 30 seconds, so SigV4 checks skip the database and the
-    decryption on repeated calls; unknown keys are not cached."""
+    """Caches decrypted secrets by access key and sealed secret, so SigV4 checks skip the
+    AES-GCM decryption on repeated calls.
 
-    def __init__(self, lookup: Callable[[str], Credentials | None]) -> None:
+    Each call still reads the access key's row, one indexed SELECT, so a key that
+    `firmseal principal delete` or `rotate` removed stops working on the next request.
+    """
+
+    def __init__(
+        self,
+        lookup: Callable[[str], tuple[Principal, str] | None],
+        open_secret: Callable[[str, str], str],
+    ) -> None:
         self._lookup = lookup
-        self._entries: dict[str, tuple[float, Credentials]] = {}
+        self._open_secret = open_secret
+        self._secrets: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
 
     def __call__(self, access_key_id: str) -> Credentials | None:
-        now = time.monotonic()
-        with self._lock:
-            entry = self._entries.get(access_key_id)
-        if entry is not None and now - entry[0] < CACHE_SECONDS:
-            return entry[1]
-        credentials = self._lookup(access_key_id)
-        if credentials is not None:
+        found = self._lookup(access_key_id)
+        if found is None:
             with self._lock:
-                self._entries[access_key_id] = (now, credentials)
-        return credentials
+                self._secrets.pop(access_key_id, None)
+            return None
+        principal, sealed = found
+        with self._lock:
+            entry = self._secrets.get(access_key_id)
+        if entry is not None and entry[0] == sealed:
+            return Credentials(principal, entry[1])
+        secret = self._open_secret(access_key_id, sealed)
+        with self._lock:
+            self._secrets[access_key_id] = (sealed, secret)
+        return Credentials(principal, secret)
 
 
 class RateLimiter:

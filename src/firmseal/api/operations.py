@@ -59,7 +59,8 @@ class Dispatcher:
         self._services = services
         self._parser = InputParser(model.shapes)
         self._serializer = OutputSerializer(model.shapes)
-        self._credentials = CredentialCache(PrincipalService(services.workspace).credentials)
+        principals = PrincipalService(services.workspace)
+        self._credentials = CredentialCache(principals.sealed, principals.open)
         self._limiter = limiter
 
     def handle(self, request: SignedRequest) -> Reply:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import logging
 from typing import Any
 
 from firmseal.api.context import Call
@@ -19,6 +21,8 @@ from firmseal.service.profiles import ProfileService
 from firmseal.service.queue import SigningQueue, StartRequest
 from firmseal.service.revocation import RevocationService
 from firmseal.store.models import JobRecord
+
+log = logging.getLogger(__name__)
 
 
 def _check_owner(call: Call, owner: str | None, field: str) -> None:
@@ -97,10 +101,22 @@ def _certificate_arn(call: Call, job: JobRecord) -> str | None:
     return view.certificate_arn
 
 
+def _visible_job(call: Call, job_id: str) -> JobRecord:
+    """Return a job an admin or the principal that requested it may see.
+
+    Another principal's job is reported as not found, so its existence is not revealed.
+    """
+    jobs = JobService(call.services.workspace)
+    job = jobs.get(job_id)
+    if not call.principal.admin and job.requested_by != call.principal.arn:
+        log.info("principal %s may not see job %s", call.principal.name, job_id)
+        raise NotFoundError(f"signing job {job_id!r} not found")
+    return job
+
+
 def describe_signing_job(call: Call) -> dict[str, Any]:
-    # NOTE: any authenticated principal may describe and list every job; statements only
-    # restrict StartSigningJob, SignPayload, RevokeSignature and GetSigningProfile.
-    job = JobService(call.services.workspace).get(call.params["jobId"])
+    # Admins see every job, other principals only the jobs they requested.
+    job = _visible_job(call, call.params["jobId"])
     document = job_summary(call, job, _certificate_arn(call, job))
     document.update(
         {
@@ -131,18 +147,31 @@ def _job_filter(params: dict[str, Any]) -> JobFilter:
 
 
 def _cursor(position: dict[str, Any]) -> JobCursor | None:
+    """Return the cursor a decoded nextToken carries; reject any field of the wrong type."""
     if not position:
         return None
+    invalid = validation("invalid nextToken; pass the value a previous page returned")
+    created_at, job_id = position.get("t"), position.get("id")
+    if not isinstance(created_at, str) or not isinstance(job_id, str):
+        raise invalid
     try:
-        return JobCursor(dt.datetime.fromisoformat(position["t"]), str(position["id"]))
-    except (KeyError, TypeError, ValueError):
-        raise validation("invalid nextToken; pass the value a previous page returned") from None
+        moment = dt.datetime.fromisoformat(created_at)
+    except ValueError:
+        raise invalid from None
+    if moment.tzinfo is None:
+        raise invalid
+    return JobCursor(moment, job_id)
 
 
 def list_signing_jobs(call: Call) -> dict[str, Any]:
     params = call.params
     invoker = params.get("jobInvoker")
     where = _job_filter(params)
+    if not call.principal.admin:
+        # Other principals list only their own jobs.
+        if where.requested_by not in (None, call.principal.arn):
+            return {"jobs": []}
+        where = dataclasses.replace(where, requested_by=call.principal.arn)
     filters = {"where": where.__dict__, "invoker": invoker, "size": page_size(params)}
     cursor = _cursor(decode_token("ListSigningJobs", filters, params.get("nextToken")))
     if invoker is not None and invoker != call.settings.account_id:

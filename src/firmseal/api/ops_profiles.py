@@ -13,7 +13,11 @@ from firmseal.formats.platforms import SigningPlatform, get_platform
 from firmseal.service.arns import profile_arn, profile_version_arn
 from firmseal.service.certificates import find_certificate
 from firmseal.service.listing import ProfileFilter, list_profiles
-from firmseal.service.permissions import GET_SIGNING_PROFILE, PermissionService
+from firmseal.service.permissions import (
+    GET_SIGNING_PROFILE,
+    PermissionService,
+    principal_names,
+)
 from firmseal.service.profiles import ProfileService, ProfileView, parse_validity
 from firmseal.service.revocation import RevocationService
 from firmseal.service.tags import TagService
@@ -140,10 +144,15 @@ def cancel_signing_profile(call: Call) -> None:
 
 def list_signing_profiles(call: Call) -> dict[str, Any]:
     params = call.params
+    # A non-admin sees only the profiles that some permission statement grants it.
+    granted_to = None
+    if not call.principal.admin:
+        granted_to = principal_names(call.principal, call.settings.account_id)
     where = ProfileFilter(
         include_canceled=params.get("includeCanceled", False),
         platform_id=params.get("platformId"),
         statuses=params.get("statuses", []),
+        granted_to=granted_to,
     )
     filters = {"where": where.__dict__, "size": page_size(params)}
     offset = offset_of(decode_token("ListSigningProfiles", filters, params.get("nextToken")))

@@ -51,6 +51,48 @@ def parse_timestamp(value: object, path: str) -> dt.datetime:
     raise _failed(path, value, "Member must be a timestamp")
 
 
+def _display_key(key: str) -> str:
+    """Escape what UTF-8 cannot encode, so that an error message can name the member."""
+    return key.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _check_encodable(document: Any) -> None:
+    """Reject any string at any depth, key or value, that UTF-8 cannot encode.
+
+    JSON's \\uXXXX escapes can spell a lone surrogate such as \\ud800. Python keeps it in
+    a str, but the database and the JSON encoder fail on it later, after the request has
+    passed every other check.
+    """
+    pending: list[tuple[Any, str]] = [(document, "")]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, str):
+            _check_text(value, path)
+            continue
+        if isinstance(value, dict):
+            items = list(value.items())
+        elif isinstance(value, list):
+            items = [(str(i + 1), item) for i, item in enumerate(value)]
+        else:
+            continue
+        for key, item in items:
+            where = f"{path}.{_display_key(key)}" if path else _display_key(key)
+            _check_text(key, where)
+            pending.append((item, where))
+
+
+def _check_text(text: str, path: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _failed(
+            path or "body",
+            text,
+            "Member must be text that UTF-8 can encode; lone surrogates such as \\ud800 "
+            "are not allowed",
+        ) from None
+
+
 class InputParser:
     """Turns the parts of one HTTP request into the operation's input members."""
 
@@ -139,6 +181,7 @@ class InputParser:
             document = json.loads(body)
         except (ValueError, RecursionError):
             raise ApiError("ValidationException", "the request body is not valid JSON") from None
+        _check_encodable(document)
         if not isinstance(document, dict):
             raise validation("the request body must be a JSON object")
         result: dict[str, Any] = {}

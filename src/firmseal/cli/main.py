@@ -24,6 +24,7 @@ from firmseal.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from firmseal.logsafe import OneLineFormatter
 
 # Exit codes: 1 verification failed, 2 invalid input or usage, 3 not found, 4 conflict,
 # 5 key store, database or object store failure, 6 access denied, 70 unexpected error,
@@ -167,7 +168,9 @@ def cli(context: click.Context, verbose: int, database_url: str | None) -> None:
     if database_url:
         os.environ["FIRMSEAL_DATABASE_URL"] = database_url
     level = {0: logging.ERROR, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     # Alembic logs its plugin set-up on every run at debug level; only its warnings matter.
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
     app = context.ensure_object(AppContext)

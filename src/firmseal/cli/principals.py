@@ -35,6 +35,43 @@ def principal_create(app: AppContext, name: str, admin: bool, as_json: bool) -> 
         click.echo("store the secret access key now; firmseal cannot show it again", err=True)
 
 
+@principal_group.command("delete")
+@click.argument("name")
+@json_option
+@pass_app
+def principal_delete(app: AppContext, name: str, as_json: bool) -> None:
+    """Delete principal NAME; its access key stops working at once.
+
+    Permission statements that name it stay until removed with RemoveProfilePermission.
+    """
+    principal = PrincipalService(app.workspace).delete(name)
+    document = {"Name": principal.name, "AccessKeyId": principal.access_key_id}
+    if as_json:
+        emit(document, as_json=True)
+    else:
+        click.echo(f"deleted principal {principal.name} (access key {principal.access_key_id})")
+
+
+@principal_group.command("rotate")
+@click.argument("name")
+@json_option
+@pass_app
+def principal_rotate(app: AppContext, name: str, as_json: bool) -> None:
+    """Give principal NAME a new access key and print it, once; the old key stops working."""
+    credentials = PrincipalService(app.workspace).rotate(name)
+    principal = credentials.principal
+    document = {
+        "Name": principal.name,
+        "Arn": principal.arn,
+        "Admin": principal.admin,
+        "AccessKeyId": principal.access_key_id,
+        "SecretAccessKey": credentials.secret_access_key,
+    }
+    emit(document, as_json)
+    if not as_json:
+        click.echo("store the secret access key now; firmseal cannot show it again", err=True)
+
+
 @principal_group.command("list")
 @json_option
 @pass_app

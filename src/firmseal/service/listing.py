@@ -9,7 +9,7 @@ from sqlalchemy import and_, or_, select
 
 from firmseal.service.profiles import ACTIVE, CANCELED, ProfileService, ProfileView
 from firmseal.service.workspace import Workspace
-from firmseal.store.models import JobRecord, ProfileRecord
+from firmseal.store.models import JobRecord, PermissionRecord, ProfileRecord
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ class ProfileFilter:
     include_canceled: bool = False
     platform_id: str | None = None
     statuses: list[str] = field(default_factory=list)
+    # When set, only profiles with a permission statement whose principal is one of these.
+    granted_to: list[str] | None = None
 
 
 def _job_conditions(where: JobFilter) -> list[object]:
@@ -88,6 +90,11 @@ def list_profiles(
         query = query.where(ProfileRecord.status != CANCELED)
     if where.platform_id is not None:
         query = query.where(ProfileRecord.platform_id == where.platform_id)
+    if where.granted_to is not None:
+        granted = select(PermissionRecord.profile_name).where(
+            PermissionRecord.principal.in_(where.granted_to)
+        )
+        query = query.where(ProfileRecord.name.in_(granted))
     query = query.order_by(ProfileRecord.created_at, ProfileRecord.name)
     query = query.offset(offset).limit(limit + 1)
     with workspace.sessions() as session:

@@ -20,7 +20,7 @@ from firmseal.service.principals import Principal
 from firmseal.service.profiles import find_profile
 from firmseal.service.workspace import Workspace
 from firmseal.store.db import transaction
-from firmseal.store.models import PermissionRecord, ProfileRecord
+from firmseal.store.models import PermissionRecord, ProfileRecord, ProfileVersionRecord
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +82,24 @@ def _move_revision(session: Session, name: str, expected: str | None) -> str:
     return new_revision
 
 
+def principal_names(principal: Principal, account_id: str) -> list[str]:
+    """Return the statement principals that name this caller: itself, its account or "*"."""
+    return [principal.name, principal.arn, account_id, "*"]
+
+
+def _check_version_exists(session: Session, profile_name: str, version: str | None) -> None:
+    if version is None:
+        return
+    if session.get(ProfileVersionRecord, (profile_name, version)) is None:
+        raise NotFoundError(
+            f"version {version!r} of signing profile {profile_name!r} not found; "
+            "GetSigningProfile returns the current profileVersion"
+        )
+
+
 def grants(statement: Statement, principal: Principal, account_id: str) -> bool:
     """Return whether a statement's principal names this caller, its account, or everyone."""
-    return statement.principal in (principal.name, principal.arn, account_id, "*")
+    return statement.principal in principal_names(principal, account_id)
 
 
 class PermissionService:
@@ -103,6 +118,7 @@ class PermissionService:
                         f"{profile_name!r} are at {profile.policy_revision_id!r}"
                     )
                 self._check_new_statement(session, profile_name, statement)
+                _check_version_exists(session, profile_name, statement.profile_version)
                 new_revision = _move_revision(session, profile_name, profile.policy_revision_id)
                 session.add(
                     PermissionRecord(

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from firmseal.errors import ConflictError, InvalidInputError, KeyStoreError
+from firmseal.errors import ConflictError, InvalidInputError, KeyStoreError, NotFoundError
 from firmseal.service.arns import principal_arn
 from firmseal.service.workspace import Workspace, load_master_key
 from firmseal.store.db import transaction
@@ -117,14 +118,63 @@ class PrincipalService:
 
     def credentials(self, access_key_id: str) -> Credentials | None:
         """Return the principal and secret of an access key, or None when it is unknown."""
+        found = self.sealed(access_key_id)
+        if found is None:
+            return None
+        principal, sealed = found
+        return Credentials(principal, self.open(access_key_id, sealed))
+
+    def sealed(self, access_key_id: str) -> tuple[Principal, str] | None:
+        """Return the principal of an access key and its sealed secret, or None."""
         with self._ws.sessions() as session:
             record = session.scalars(
                 select(PrincipalRecord).where(PrincipalRecord.access_key_id == access_key_id)
             ).first()
         if record is None:
             return None
-        secret = open_secret(self._master_key, access_key_id, record.sealed_secret)
-        return Credentials(self._principal(record), secret)
+        return self._principal(record), record.sealed_secret
+
+    def open(self, access_key_id: str, sealed: str) -> str:
+        return open_secret(self._master_key, access_key_id, sealed)
+
+    def delete(self, name: str) -> Principal:
+        """Delete a principal, so its access key stops working; return what was deleted.
+
+        Permission statements that name the principal stay, so a principal created later
+        under the same name is granted them again.
+        """
+        with transaction(self._ws.sessions) as session:
+            record = self._record(session, name)
+            principal = self._principal(record)
+            session.execute(
+                delete(PrincipalRecord).where(PrincipalRecord.principal_id == record.principal_id)
+            )
+        log.info("deleted principal %s with access key %s", name, principal.access_key_id)
+        return principal
+
+    def rotate(self, name: str) -> Credentials:
+        """Replace a principal's access key; the old key stops working at once."""
+        access_key_id = new_access_key_id()
+        secret = new_secret_access_key()
+        with transaction(self._ws.sessions) as session:
+            record = self._record(session, name)
+            old_key = record.access_key_id
+            record.access_key_id = access_key_id
+            record.sealed_secret = seal_secret(self._master_key, access_key_id, secret)
+            principal = self._principal(record)
+        log.info("rotated principal %s from access key %s to %s", name, old_key, access_key_id)
+        return Credentials(principal, secret)
+
+    @staticmethod
+    def _record(session: Session, name: str) -> PrincipalRecord:
+        record = session.scalars(
+            select(PrincipalRecord).where(PrincipalRecord.name == name)
+        ).first()
+        if record is None:
+            raise NotFoundError(
+                f"principal {name!r} not found; `firmseal principal list` shows them"
+            )
+        return record
 
     def list_all(self) -> list[Principal]:
         with self._ws.sessions() as session:

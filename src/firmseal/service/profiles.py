@@ -307,6 +307,10 @@ def _validate_params(platform: SigningPlatform, params: dict[str, str]) -> None:
 
 
 def _name_taken(existing: ProfileRecord) -> ConflictError:
+    if existing.status == ACTIVE:
+        return ConflictError(
+            f"signing profile {existing.name!r} already exists and is Active; choose another name"
+        )
     return ConflictError(
         f"signing profile name {existing.name!r} is already taken (status {existing.status}); "
         "profile names cannot be reused, even after cancellation, so choose another name"

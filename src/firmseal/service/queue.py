@@ -15,13 +15,14 @@ import json
 import logging
 import uuid
 from dataclasses import asdict, dataclass
+from pathlib import PurePosixPath
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from firmseal.errors import ConflictError, InvalidInputError, NotFoundError
 from firmseal.formats.platforms import get_platform
-from firmseal.objects.local import check_bucket, check_key
+from firmseal.objects.local import MAX_KEY_BYTES, check_bucket, check_key
 from firmseal.objects.store import ObjectStore
 from firmseal.service.jobs import FAILED, IN_PROGRESS, SUCCEEDED
 from firmseal.service.permissions import START_SIGNING_JOB, PermissionService
@@ -34,6 +35,13 @@ from firmseal.store.models import JobRecord
 log = logging.getLogger(__name__)
 
 MAX_TOKEN = 64
+# Length of str(uuid.uuid4()), the job id.
+JOB_ID_LENGTH = 36
+# The worker writes artifacts named after the source name (the key after its last "/") into
+# a local folder. The longest artifact name adds 13 bytes (".ota-job.json") and the atomic
+# writer's temporary name 14 more, so a source name of at most 200 bytes keeps every file
+# name within the 255-byte maximum.
+MAX_SOURCE_NAME_BYTES = 200
 
 
 class TokenReusedError(ConflictError):
@@ -72,11 +80,49 @@ def _check_request(request: StartRequest) -> None:
         raise InvalidInputError(f"clientRequestToken must be 1 to {MAX_TOKEN} characters")
     check_bucket(request.source_bucket)
     check_key(request.source_key)
+    _check_source_name(request.source_key)
     check_bucket(request.destination_bucket)
     if request.destination_prefix:
         check_key(request.destination_prefix)
+    _check_signed_key_length(request)
     if not request.source_version:
         raise InvalidInputError("source.s3.version is required; pass the object's version id")
+
+
+def _max_extension_bytes(source_name: str) -> int:
+    """Return the longest extension a format may add after the job id in the signed key.
+
+    FreeRTOS OTA adds ".signed.json" and detached signatures ".sig"; MCUboot adds ".signed"
+    and the source name's suffix, ".bin" or ".hex" when it has none (see
+    firmseal.formats.mcuboot.output_name and firmseal.service.worker.signed_object_key).
+    """
+    source_suffix = max(len(PurePosixPath(source_name).suffix.encode()), len(".bin"))
+    return max(len(".signed.json"), len(".signed") + source_suffix)
+
+
+def _check_source_name(source_key: str) -> None:
+    name_bytes = len(source_key.rsplit("/", 1)[-1].encode())
+    if name_bytes > MAX_SOURCE_NAME_BYTES:
+        raise InvalidInputError(
+            f"source.s3.key ends in a name of {name_bytes} bytes after its last '/', over the "
+            f"limit of {MAX_SOURCE_NAME_BYTES}; the signed image is written to a local file "
+            "of that name, so use a shorter final segment"
+        )
+
+
+def _check_signed_key_length(request: StartRequest) -> None:
+    """Reject a request whose signed object key (prefix + job id + extension) is too long."""
+    prefix_bytes = len(request.destination_prefix.encode())
+    source_name = request.source_key.rsplit("/", 1)[-1]
+    extension_bytes = _max_extension_bytes(source_name)
+    total = prefix_bytes + JOB_ID_LENGTH + extension_bytes
+    if total > MAX_KEY_BYTES:
+        raise InvalidInputError(
+            f"destination.s3.prefix is {prefix_bytes} bytes, so the signed object key "
+            f"(prefix + {JOB_ID_LENGTH}-byte job id + extension of up to {extension_bytes} "
+            f"bytes) could reach {total} bytes, over the limit of {MAX_KEY_BYTES}; use a "
+            f"prefix of at most {MAX_KEY_BYTES - JOB_ID_LENGTH - extension_bytes} bytes"
+        )
 
 
 class SigningQueue:
@@ -93,7 +139,7 @@ class SigningQueue:
         """
         _check_request(request)
         fingerprint = request.fingerprint(principal)
-        existing = self._by_token(request.client_request_token)
+        existing = self._by_token(principal, request.client_request_token)
         if existing is not None:
             return _same_request(existing, fingerprint), False
         job = self._new_job(request, principal, fingerprint)
@@ -102,7 +148,7 @@ class SigningQueue:
                 session.add(job)
         except IntegrityError:
             # Another request with this token committed first: return its job.
-            winner = self._by_token(request.client_request_token)
+            winner = self._by_token(principal, request.client_request_token)
             if winner is None:
                 raise
             return _same_request(winner, fingerprint), False
@@ -166,10 +212,14 @@ class SigningQueue:
             attempts=0,
         )
 
-    def _by_token(self, token: str) -> JobRecord | None:
+    def _by_token(self, principal: Principal, token: str) -> JobRecord | None:
+        """Return the job this principal started with `token`; tokens are per principal."""
         with self._ws.sessions() as session:
             return session.scalars(
-                select(JobRecord).where(JobRecord.client_request_token == token)
+                select(JobRecord).where(
+                    JobRecord.requested_by == principal.arn,
+                    JobRecord.client_request_token == token,
+                )
             ).first()
 
     def claim(self, worker_id: str, lease: dt.timedelta) -> JobRecord | None:

@@ -149,9 +149,10 @@ class JobRecord(Base):
     created_at: Mapped[dt.datetime] = mapped_column(index=True)
     completed_at: Mapped[dt.datetime | None]
     signature_expires_at: Mapped[dt.datetime | None]
-    # Set for jobs started through the API: StartSigningJob is idempotent on the token, and
-    # `request_hash` tells a retry from a different request under the same token.
-    client_request_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Set for jobs started through the API: StartSigningJob is idempotent on the token per
+    # requesting principal, and `request_hash` tells a retry from a different request under
+    # the same token.
+    client_request_token: Mapped[str | None] = mapped_column(String(64))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     destination_bucket: Mapped[str | None] = mapped_column(String(64))
     destination_prefix: Mapped[str | None] = mapped_column(String(1024))
@@ -164,6 +165,12 @@ class JobRecord(Base):
     revoked_at: Mapped[dt.datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(256))
     revocation_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint(
+            "requested_by", "client_request_token", name="uq_signing_jobs_requester_token"
+        ),
+    )
 
 
 class PrincipalRecord(Base):
