@@ -33,7 +33,9 @@ def ready(fs: Cli, tmp_path: Path) -> Cli:
 def debris(home: Path, out: Path) -> list[Path]:
     """Temporary files a failed command must not leave behind."""
     leftovers = list(out.glob(".firmseal-*")) + list((home / "objects").rglob(".pending.*"))
-    return leftovers + [p for p in (home / "tmp").iterdir()]
+    temporary = [p for p in (home / "tmp").iterdir() if p.name != "running"]
+    markers = list((home / "tmp" / "running").glob("*"))
+    return leftovers + temporary + markers
 
 
 def test_init_keeps_lost_master_key_lost(ready: Cli) -> None:
@@ -498,3 +500,79 @@ def test_closed_pipe_ends_by_sigpipe(ready: Cli) -> None:
     _, stderr = reader.communicate(timeout=60)
     assert reader.returncode in (0, -signal.SIGPIPE)
     assert stderr == b""
+
+
+def test_sigkill_leftovers_cleaned_by_next_sign(
+    ready: Cli, firmware: Path, tmp_path: Path
+) -> None:
+    ready("key", "create", "dm", "--spec", "ECC_NIST_P256")
+    ready(
+        "profile",
+        "put",
+        "dm_p",
+        "--platform",
+        "AWSIoTDeviceManagement-SHA256-ECDSA",
+        "--key",
+        "dm",
+    )
+    big = tmp_path / "big.bin"
+    with big.open("wb") as stream:
+        stream.truncate(1536 * 1024 * 1024)
+    out = tmp_path / "out"
+    out.mkdir()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "firmseal.cli",
+            "sign",
+            "--profile",
+            "dm_p",
+            str(big),
+            "--out-dir",
+            str(out),
+        ],
+        env={**os.environ, "FIRMSEAL_HOME": str(ready.home)},
+        stderr=subprocess.DEVNULL,
+    )
+    running = ready.home / "tmp" / "running"
+    deadline = time.monotonic() + 60
+    while (
+        not list(running.glob("*.json")) and time.monotonic() < deadline and process.poll() is None
+    ):
+        time.sleep(0.01)
+    if process.poll() is not None:
+        pytest.skip("signing finished before SIGKILL could be sent")
+    process.kill()
+    process.wait(timeout=60)
+    ((status, _),) = job_rows(ready.home)
+    assert status == "InProgress"
+    assert list(out.glob(".firmseal-*"))
+
+    report = ready.json("job", "cleanup")
+    (cleaned,) = report["cleanedJobIds"]
+    ((status, reason),) = job_rows(ready.home)
+    assert status == "Failed"
+    assert reason == f"abandoned: process {process.pid} ended before the job finished"
+    assert debris(ready.home, out) == []
+    assert list(running.iterdir()) == []
+    assert ready.json("job", "cleanup")["cleanedJobIds"] == []
+    assert cleaned == ready.json("job", "list")["jobs"][0]["jobId"]
+
+
+def test_live_job_is_not_cleaned(ready: Cli, tmp_path: Path) -> None:
+    running = ready.home / "tmp" / "running"
+    running.mkdir(parents=True)
+    import socket
+
+    marker = {
+        "job_id": "00000000-0000-0000-0000-000000000001",
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "staging": str(tmp_path / "staging"),
+        "pending": str(tmp_path / "pending"),
+        "tmp_prefix": "hex-x-",
+    }
+    (running / "x.json").write_text(json.dumps(marker))
+    assert ready.json("job", "cleanup")["cleanedJobIds"] == []
+    assert (running / "x.json").exists()

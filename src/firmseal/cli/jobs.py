@@ -89,3 +89,21 @@ def job_list(app: AppContext, limit: int, as_json: bool) -> None:
 def job_show(app: AppContext, job_id: str, as_json: bool) -> None:
     """Show one signing job."""
     emit(job_dict(JobService(app.workspace).get(job_id)), as_json)
+
+
+@job_group.command("cleanup")
+@json_option
+@pass_app
+def job_cleanup(app: AppContext, as_json: bool) -> None:
+    """Fail jobs whose `firmseal sign` process died (SIGKILL, power cut) and delete leftovers.
+
+    `firmseal sign` also does this before it starts.
+    """
+    cleaned = JobService(app.workspace).cleanup_abandoned()
+    if as_json:
+        emit({"cleanedJobIds": cleaned}, as_json=True)
+        return
+    for job_id in cleaned:
+        click.echo(f"failed abandoned job {job_id} and removed its temporary files")
+    if not cleaned:
+        click.echo("no abandoned jobs")

@@ -123,6 +123,11 @@ class PendingObject:
         self._writer = BackgroundWriter(fd, name)
 
     @property
+    def path(self) -> Path:
+        """The temporary file being written, removed by `abort` and renamed by `commit`."""
+        return self._tmp
+
+    @property
     def sink(self) -> BackgroundWriter:
         return self._writer
 

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import stat
 import uuid
 from collections.abc import Iterator
@@ -18,12 +19,19 @@ from typing import BinaryIO, cast
 
 from sqlalchemy import select
 
-from firmseal.errors import ConflictError, FirmsealError, InvalidInputError, NotFoundError
+from firmseal.errors import (
+    BackendError,
+    ConflictError,
+    FirmsealError,
+    InvalidInputError,
+    NotFoundError,
+)
 from firmseal.formats import FORMATS, intelhex
 from firmseal.formats.base import ImageInput, ProgressCallback, SignContext, SignResult
 from firmseal.formats.platforms import SigningPlatform, get_platform
 from firmseal.kms.base import Signer
 from firmseal.objects.local import ObjectVersion, PendingObject, TeeReader
+from firmseal.service.abandoned import RunningJob, find_abandoned, marked_running, remove_leftovers
 from firmseal.service.keys import KeyService
 from firmseal.service.profiles import ACTIVE, ProfileService, ProfileView, Validity
 from firmseal.service.workspace import Workspace
@@ -110,6 +118,7 @@ class JobService:
         self, request: SignRequest, progress: ProgressCallback = _no_progress
     ) -> JobRecord:
         """Sign one file under a profile; on failure the job is recorded as Failed and raised."""
+        self.cleanup_abandoned()
         view = self._profiles.get(request.profile_name)
         if view.profile.status != ACTIVE:
             raise ConflictError(
@@ -164,12 +173,21 @@ class JobService:
         staging = out_dir / f".firmseal-{run.job_id}"
         context = dataclasses.replace(run.context, out_dir=staging)
         pending = self._ws.objects.begin_put(SOURCE_BUCKET, source.name)
+        marker = RunningJob(
+            job_id=run.job_id,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            staging=str(staging),
+            pending=str(pending.path),
+            tmp_prefix=f"hex-{run.job_id}-",
+        )
         try:
-            staging.mkdir(mode=0o700)
-            with self._image(source, stream, pending, is_hex, run.platform) as image:
-                result = FORMATS[run.platform.format_name].sign(image, run.signer, context)
-            _check_targets(result.files, out_dir)
-            stored = pending.commit()
+            with marked_running(self._ws.settings.tmp_dir, marker):
+                staging.mkdir(mode=0o700)
+                with self._image(source, stream, pending, is_hex, run) as image:
+                    result = FORMATS[run.platform.format_name].sign(image, run.signer, context)
+                _check_targets(result.files, out_dir)
+                stored = pending.commit()
         except BaseException:
             pending.abort()
             shutil.rmtree(staging, ignore_errors=True)
@@ -187,7 +205,7 @@ class JobService:
         stream: BinaryIO,
         pending: PendingObject,
         is_hex: bool,
-        platform: SigningPlatform,
+        run: _Run,
     ) -> Iterator[ImageInput]:
         """Yield the image to sign; Intel HEX is decoded to a temporary flat file first."""
         if not is_hex:
@@ -195,7 +213,8 @@ class JobService:
             first_pass = cast(BinaryIO, TeeReader(stream, pending.sink))
             yield ImageInput(source.name, size, first_pass, pending.reopen)
             return
-        tmp = self._ws.new_tmp_dir("hex-")
+        platform = run.platform
+        tmp = self._ws.new_tmp_dir(f"hex-{run.job_id}-")
         try:
             text = cast(BinaryIO, TeeReader(stream, pending.sink))
             flat = tmp / "image.bin"
@@ -269,6 +288,21 @@ class JobService:
             job.signature_expires_at = validity.expires(job.created_at)
         log.info("signing job %s succeeded", job_id)
         return job
+
+    def cleanup_abandoned(self) -> list[str]:
+        """Fail the jobs of `firmseal sign` processes that died, and delete their leftovers."""
+        tmp_dir = self._ws.settings.tmp_dir
+        cleaned = []
+        for marker, job in find_abandoned(tmp_dir):
+            self._fail(
+                job.job_id,
+                BackendError(f"abandoned: process {job.pid} ended before the job finished"),
+            )
+            remove_leftovers(tmp_dir, job)
+            marker.unlink(missing_ok=True)
+            log.warning("cleaned up abandoned signing job %s", job.job_id)
+            cleaned.append(job.job_id)
+        return cleaned
 
     def get(self, job_id: str) -> JobRecord:
         with self._ws.sessions() as session:
