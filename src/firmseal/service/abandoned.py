@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RunningJob:
-    """What a running `firmseal sign` leaves behind if it dies."""
+    """The process and paths of a running `firmseal sign`, kept in case it dies."""
 
     job_id: str
     pid: int
