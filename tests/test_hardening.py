@@ -576,3 +576,27 @@ def test_live_job_is_not_cleaned(ready: Cli, tmp_path: Path) -> None:
     (running / "x.json").write_text(json.dumps(marker))
     assert ready.json("job", "cleanup")["cleanedJobIds"] == []
     assert (running / "x.json").exists()
+
+
+def test_mcuboot_digest_rejects_malformed_hex(ready: Cli, tmp_path: Path) -> None:
+    ready("key", "create", "mk", "--spec", "ECC_NIST_P256")
+    public_key = tmp_path / "mk.pem"
+    public_key.write_bytes(ready("key", "public-key", "mk").stdout_bytes)
+    junk = tmp_path / "app.hex"
+    junk.write_bytes(b"this is not intel hex\n")
+    result = ready(
+        "mcuboot",
+        "digest",
+        str(junk),
+        "--platform",
+        "MCUboot-ECDSA-P256",
+        "--public-key",
+        str(public_key),
+        "--param",
+        "version=1.0.0",
+        "--out",
+        str(tmp_path / "app.digest"),
+        expect=INVALID,
+    )
+    assert "invalid Intel HEX in" in error_line(result.stderr)
+    assert not (tmp_path / "app.digest").exists()

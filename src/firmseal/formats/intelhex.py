@@ -41,12 +41,6 @@ class HexLayout:
         return self.end - self.start
 
 
-def looks_like_intel_hex(head: bytes) -> bool:
-    """Return True when the first bytes of a file read like an Intel HEX record."""
-    stripped = head.lstrip(b"\r\n\t ")
-    return stripped[:1] == b":" and all(c in b"0123456789abcdefABCDEF" for c in stripped[1:9])
-
-
 def _parse_line(line: bytes, raw_length: int, where: str) -> tuple[int, int, bytes]:
     """Check one record line; return (offset, record type, data)."""
     if raw_length > _MAX_LINE or line[:1] != b":" or len(line) % 2 == 0 or len(line) < 11:

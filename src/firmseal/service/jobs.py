@@ -33,6 +33,7 @@ from firmseal.kms.base import Signer
 from firmseal.objects.local import ObjectVersion, PendingObject, TeeReader
 from firmseal.service.abandoned import RunningJob, find_abandoned, marked_running, remove_leftovers
 from firmseal.service.keys import KeyService
+from firmseal.service.local_images import is_intel_hex
 from firmseal.service.profiles import ACTIVE, ProfileService, ProfileView, Validity
 from firmseal.service.workspace import Workspace
 from firmseal.store.db import transaction
@@ -93,11 +94,6 @@ def _open_source(path: Path) -> BinaryIO:
     return stream
 
 
-def _is_intel_hex(path: Path) -> bool:
-    """Return True for Intel HEX input, decided by the file name so malformed HEX is an error."""
-    return path.suffix.lower() in intelhex.HEX_SUFFIXES
-
-
 def _check_size(path: Path, size: int, platform: SigningPlatform) -> None:
     if size == 0:
         raise InvalidInputError(f"source file {path} is empty; expected a firmware image")
@@ -144,7 +140,7 @@ class JobService:
             raise InvalidInputError(f"output folder {request.out_dir} is not writable")
 
         with _open_source(request.source) as stream:
-            is_hex = _is_intel_hex(request.source)
+            is_hex = is_intel_hex(request.source)
             size = os.fstat(stream.fileno()).st_size
             if not is_hex:
                 _check_size(request.source, size, platform)

@@ -31,18 +31,16 @@ def open_file(path: Path, role: str = "image") -> BinaryIO:
         raise InvalidInputError(f"cannot read {role} file {path}: {exc.strerror}") from None
 
 
-def is_intel_hex(path: Path, stream: BinaryIO) -> bool:
-    """Return True for a file named like Intel HEX whose first bytes read like a record."""
-    head = stream.read(64)
-    stream.seek(0)
-    return path.suffix.lower() in HEX_SUFFIXES and intelhex.looks_like_intel_hex(head)
+def is_intel_hex(path: Path) -> bool:
+    """Return True for a file named like Intel HEX; its records are checked when decoded."""
+    return path.suffix.lower() in HEX_SUFFIXES
 
 
 @contextlib.contextmanager
 def open_image_input(path: Path, max_size: int) -> Iterator[ImageInput]:
     """Yield `path` as an image to sign or verify; HEX is decoded to a temporary flat file."""
     with open_file(path) as stream:
-        if not is_intel_hex(path, stream):
+        if not is_intel_hex(path):
             size = os.fstat(stream.fileno()).st_size
             if size > max_size:
                 raise InvalidInputError(
