@@ -6,7 +6,7 @@ import click
 
 from firmseal.cli.context import AppContext, pass_app
 from firmseal.cli.output import emit, emit_table, json_option
-from firmseal.service.principals import PrincipalService
+from firmseal.service.principals import Credentials, PrincipalService
 
 
 @click.group("principal")
@@ -22,17 +22,7 @@ def principal_group() -> None:
 def principal_create(app: AppContext, name: str, admin: bool, as_json: bool) -> None:
     """Create a principal and print its access key id and secret, once."""
     credentials = PrincipalService(app.workspace).create(name, admin=admin)
-    principal = credentials.principal
-    document = {
-        "Name": principal.name,
-        "Arn": principal.arn,
-        "Admin": principal.admin,
-        "AccessKeyId": principal.access_key_id,
-        "SecretAccessKey": credentials.secret_access_key,
-    }
-    emit(document, as_json)
-    if not as_json:
-        click.echo("store the secret access key now; firmseal cannot show it again", err=True)
+    _emit_credentials(credentials, as_json)
 
 
 @principal_group.command("delete")
@@ -59,6 +49,11 @@ def principal_delete(app: AppContext, name: str, as_json: bool) -> None:
 def principal_rotate(app: AppContext, name: str, as_json: bool) -> None:
     """Give principal NAME a new access key and print it, once; the old key stops working."""
     credentials = PrincipalService(app.workspace).rotate(name)
+    _emit_credentials(credentials, as_json)
+
+
+def _emit_credentials(credentials: Credentials, as_json: bool) -> None:
+    """Print a new access key, the only time its secret is shown."""
     principal = credentials.principal
     document = {
         "Name": principal.name,
