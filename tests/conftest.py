@@ -27,7 +27,7 @@ class Cli:
     runner: CliRunner
 
     def __call__(self, *args: str, expect: int = 0) -> Result:
-        result = self.runner.invoke(cli, list(args), catch_exceptions=False)
+        result = self.runner.invoke(cli, list(args), catch_exceptions=False, prog_name="firmseal")
         assert result.exit_code == expect, (
             f"firmseal {' '.join(args)} exited {result.exit_code}, expected {expect}\n"
             f"stdout: {result.stdout}\nstderr: {result.stderr}"
@@ -142,3 +142,53 @@ def openssl_verifies(public_key: Path, signature: Path, image: Path) -> bool:
         "dgst", "-sha256", "-verify", str(public_key), "-signature", str(signature), str(image)
     )
     return result.returncode == 0 and b"Verified OK" in result.stdout
+
+
+@dataclass
+class ApiEnv:
+    """A running API server on one database backend, with principals and a source object."""
+
+    server: Any
+    admin: dict[str, str]
+    user: dict[str, str]
+    certificate_arn: str
+    source_version: str
+    backend: str
+
+    @property
+    def url(self) -> str:
+        return str(self.server.url)
+
+    @property
+    def workspace(self) -> Any:
+        return self.server.workspace
+
+    def client(self, credentials: dict[str, str] | None = None) -> Any:
+        from api_server import signer_client
+
+        return signer_client(self.url, credentials or self.admin)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiEnv]:
+    """A real `firmseal serve` for the module, on SQLite and on PostgreSQL."""
+    import contextlib
+
+    from api_server import FIRMWARE, Workspace, postgres_database, start_server
+
+    home = tmp_path_factory.mktemp(f"api-{request.param}")
+    with contextlib.ExitStack() as stack:
+        if request.param == "postgresql":
+            url = stack.enter_context(postgres_database())
+        else:
+            url = f"sqlite:///{home / 'firmseal.db'}"
+        workspace = Workspace(home, url)
+        material = workspace.setup_signing_material()
+        admin = workspace.principal("admin", admin=True)
+        user = workspace.principal("alice")
+        version = workspace.put_object("firmware-src", "releases/fw.bin", FIRMWARE)
+        server = start_server(workspace)
+        stack.callback(server.stop)
+        yield ApiEnv(server, admin, user, material["certificateArn"], version, request.param)

@@ -1,4 +1,4 @@
-"""The device verifier: each failure raises its own error, and says what went wrong."""
+"""The device verifier: each failure raises its own error class with a specific message."""
 
 from __future__ import annotations
 
@@ -311,3 +311,8 @@ def test_fuzz_signature_check(data: bytes) -> None:
 def test_fuzz_signed_object_parser(data: bytes) -> None:
     with contextlib.suppress(device.MalformedInputError):
         device.parse_signed_object_unverified(data, "fuzz")
+
+
+def test_deeply_nested_signed_object(keys) -> None:
+    with pytest.raises(device.MalformedInputError, match="nests JSON too deeply"):
+        device.parse_signed_object_unverified(b"[" * 100_000, "deep.json")

@@ -124,3 +124,45 @@ def test_fuzz_only_invalid_input_errors(data: bytes) -> None:
         intelhex.decode(io.BytesIO(data), "fuzz.hex", layout, io.BytesIO())
     except InvalidInputError:
         pass
+
+
+def decode_one_pass(text: str, max_size: int = 1 << 20) -> tuple[bytes, intelhex.HexLayout]:
+    raw = text.encode()
+    out = io.BytesIO()
+    layout = intelhex.decode_flat(io.BytesIO(raw), "t.hex", max_size, out, lambda: io.BytesIO(raw))
+    return out.getvalue(), layout
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.integers(0, 1000), st.binary(min_size=1, max_size=32), min_size=1, max_size=20
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_decode_flat_matches_two_passes(chunks: dict[int, bytes], order) -> None:
+    # In order, the single pass must give what scan plus decode give; shuffled, the
+    # fallback must give the same bytes too.
+    placed = sorted((address * 64, data) for address, data in chunks.items())
+    for records in (placed, order.sample(placed, len(placed))):
+        lines = [record(4, 0, b"\x00\x01")]
+        lines += [record(0, address & 0xFFFF, data) for address, data in records]
+        lines.append(":00000001FF")
+        text = "\n".join(lines)
+        flat, layout = decode_one_pass(text)
+        assert flat == decode(text)
+        assert layout == intelhex.scan(io.BytesIO(text.encode()), "t.hex", 1 << 20)
+
+
+def test_decode_flat_rejects_span_while_reading() -> None:
+    text = "\n".join(
+        [record(0, 0, b"\x01"), record(4, 0, b"\x10\x00"), record(0, 0, b"\x02"), ":00000001FF"]
+    )
+    with pytest.raises(InvalidInputError, match="spans more than 16777216 bytes"):
+        decode_one_pass(text, max_size=16 << 20)
+
+
+def test_decode_flat_overlap_found_by_fallback() -> None:
+    text = "\n".join([record(0, 0, b"\x01\x02"), record(0, 1, b"\x03"), ":00000001FF"])
+    with pytest.raises(InvalidInputError, match="overlaps"):
+        decode_one_pass(text)

@@ -101,7 +101,9 @@ def test_key_files_are_private_and_encrypted(fs: Cli) -> None:
     for spec in ("ECC_NIST_P256", "ECC_NIST_P384", "ED25519", "RSA_2048"):
         fs("key", "create", f"k-{spec.lower()}", "--spec", spec)
     fs("ca", "create", "ca1", "--spec", "ECC_NIST_P256", "--subject", "CN=CA")
-    key_files = sorted((fs.home / "keys").iterdir())
+    key_files = sorted((fs.home / "keys").glob("*.key.json"))
+    check_file = fs.home / "keys" / "master-key-check.json"
+    assert check_file.stat().st_mode & 0o777 == 0o600
     assert len(key_files) == 5
     assert {path.stat().st_mode & 0o777 for path in key_files} == {0o600}
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import Engine, inspect, text
 
+from api_server import postgres_database
 from firmseal.errors import BackendError
 from firmseal.store import db
 from firmseal.store.models import Base
@@ -62,3 +64,37 @@ def test_current_revision_rejects_several_rows(tmp_path: Path) -> None:
     with pytest.raises(BackendError, match="several schema revisions"):
         db.current_revision(engine)
     engine.dispose()
+
+
+def _unique_constraints(engine: Engine) -> dict[str | None, list[str]]:
+    return {
+        constraint["name"]: constraint["column_names"]
+        for constraint in inspect(engine).get_unique_constraints("signing_jobs")
+    }
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_token_unique_per_principal(tmp_path: Path, backend: str) -> None:
+    """0004 makes clientRequestToken unique per requesting principal, and back on downgrade."""
+    from alembic import command
+
+    with contextlib.ExitStack() as stack:
+        if backend == "postgresql":
+            url = stack.enter_context(postgres_database())
+        else:
+            url = f"sqlite:///{tmp_path / 'm.db'}"
+        engine = db.make_engine(url)
+        stack.callback(engine.dispose)
+        db.migrate(engine, "0003")
+        assert _unique_constraints(engine) == {
+            "uq_signing_jobs_client_request_token": ["client_request_token"]
+        }
+        db.migrate(engine)
+        assert db.current_revision(engine) == "0004"
+        assert _unique_constraints(engine) == {
+            "uq_signing_jobs_requester_token": ["requested_by", "client_request_token"]
+        }
+        command.downgrade(db._alembic_config(engine), "0003")
+        assert _unique_constraints(engine) == {
+            "uq_signing_jobs_client_request_token": ["client_request_token"]
+        }

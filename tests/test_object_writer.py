@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 from pathlib import Path
 
@@ -135,3 +136,29 @@ def test_pending_object_abort_removes_temporary_file(tmp_path: Path) -> None:
     pending.abort()
     assert list((tmp_path / "objects").rglob("*.pending.*")) == []
     assert list(store.list_objects("firmseal-source")) == []
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["k" * 300, "é" * 200, ".", "..", "a" * 1024],
+    ids=["300-ascii", "200-two-byte", "dot", "dot-dot", "1024-bytes"],
+)
+def test_local_store_hashes_unsafe_keys(tmp_path: Path, key: str) -> None:
+    root = tmp_path / "objects"
+    store = LocalObjectStore(root)
+    version = store.put_stream("firmseal-source", key, io.BytesIO(b"image"))
+    path = store.path_of("firmseal-source", key, version.version_id)
+    assert path.read_bytes() == b"image"
+    assert path.parent.parent == root / "firmseal-source"
+    assert path.parent.name.startswith("+")
+    listed = list(store.list_objects("firmseal-source"))
+    assert [(o.key, o.version_id) for o in listed] == [(key, version.version_id)]
+
+
+def test_local_store_lists_short_and_long_keys(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    for key in ["b/short", "a/" + "x" * 400, "c"]:
+        store.put_stream("firmseal-source", key, io.BytesIO(key.encode()))
+    listed = [o.key for o in store.list_objects("firmseal-source")]
+    assert listed == ["a/" + "x" * 400, "b/short", "c"]
+    assert [o.key for o in store.list_objects("firmseal-source", "a/")] == ["a/" + "x" * 400]

@@ -77,3 +77,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             "123456789012",
         ),
     )
+
+
+def redact_url(url: str) -> str:
+    """Return a database URL with any password replaced by ***, for printing."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"

@@ -11,6 +11,7 @@ from firmseal.cli.keys import SPEC_CHOICES
 from firmseal.cli.output import emit, emit_table, json_option
 from firmseal.cli.records import certificate_dict
 from firmseal.errors import InvalidInputError
+from firmseal.kms.registry import BACKEND_NAMES, LOCAL
 from firmseal.service.certificates import KIND_CA, CertificateService
 from firmseal.service.keys import parse_spec
 
@@ -19,7 +20,7 @@ COLUMNS = ["name", "kind", "subject", "notAfter", "certificateArn"]
 
 @click.group("ca")
 def ca_group() -> None:
-    """A private certificate authority whose key lives in the key store."""
+    """Manage a private certificate authority whose key lives in the key store."""
 
 
 @ca_group.command("create")
@@ -27,13 +28,28 @@ def ca_group() -> None:
 @click.option("--spec", required=True, help=f"CA key type: {', '.join(SPEC_CHOICES)}.")
 @click.option("--subject", required=True, help="RFC 4514 name, e.g. 'CN=Acme Firmware CA,O=Acme'.")
 @click.option("--days", type=int, default=3650, show_default=True, help="Validity in days.")
+@click.option(
+    "--backend",
+    "backend_name",
+    type=click.Choice(BACKEND_NAMES),
+    default=LOCAL,
+    show_default=True,
+    help="Key backend that generates and stores the CA key.",
+)
 @json_option
 @pass_app
 def ca_create(
-    app: AppContext, name: str, spec: str, subject: str, days: int, as_json: bool
+    app: AppContext,
+    name: str,
+    spec: str,
+    subject: str,
+    days: int,
+    backend_name: str,
+    as_json: bool,
 ) -> None:
-    """Create a CA: a new key in the key store and a self-signed certificate for it."""
-    record = CertificateService(app.workspace).create_ca(name, parse_spec(spec), subject, days)
+    """Create a CA: a new key in a key backend and a self-signed certificate for it."""
+    service = CertificateService(app.workspace)
+    record = service.create_ca(name, parse_spec(spec), subject, days, backend_name)
     emit(certificate_dict(record), as_json)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -41,11 +41,3 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
-
-
-def get_app() -> AppContext:
-    context = click.get_current_context()
-    app: Any = context.find_object(AppContext)
-    if app is None:
-        app = context.ensure_object(AppContext)
-    return app  # type: ignore[no-any-return]

@@ -58,7 +58,8 @@ def sign_command(
         return
     click.echo(f"signed {file} under {profile_name} (version {job.profile_version})")
     click.echo(f"job       {job.job_id}")
-    click.echo(f"digest    sha256:{job.image_digest}")
+    hash_name = "sha384" if len(job.image_digest or "") == 96 else "sha256"
+    click.echo(f"digest    {hash_name}:{job.image_digest}")
     for artifact in document["signedObjects"]:
         click.echo(f"wrote     {artifact}")
     expires = job.signature_expires_at.isoformat() if job.signature_expires_at else "never"
@@ -88,3 +89,21 @@ def job_list(app: AppContext, limit: int, as_json: bool) -> None:
 def job_show(app: AppContext, job_id: str, as_json: bool) -> None:
     """Show one signing job."""
     emit(job_dict(JobService(app.workspace).get(job_id)), as_json)
+
+
+@job_group.command("cleanup")
+@json_option
+@pass_app
+def job_cleanup(app: AppContext, as_json: bool) -> None:
+    """Fail jobs whose `firmseal sign` process died (SIGKILL, power cut) and delete leftovers.
+
+    `firmseal sign` also does this before it starts.
+    """
+    cleaned = JobService(app.workspace).cleanup_abandoned()
+    if as_json:
+        emit({"cleanedJobIds": cleaned}, as_json=True)
+        return
+    for job_id in cleaned:
+        click.echo(f"failed abandoned job {job_id} and removed its temporary files")
+    if not cleaned:
+        click.echo("no abandoned jobs")

@@ -12,6 +12,7 @@ from firmseal.cli.output import emit, emit_table, json_option
 from firmseal.cli.records import key_dict
 from firmseal.fsutil import write_atomic
 from firmseal.kms.base import KeySpec, KeyState
+from firmseal.kms.registry import BACKEND_NAMES, LOCAL
 from firmseal.service.keys import PUBLIC_KEY_FORMATS, KeyService, parse_spec, render_public_key
 
 SPEC_CHOICES = [spec.value for spec in KeySpec]
@@ -25,11 +26,46 @@ def key_group() -> None:
 @key_group.command("create")
 @click.argument("alias")
 @click.option("--spec", required=True, help=f"Key type: {', '.join(SPEC_CHOICES)}.")
+@click.option(
+    "--backend",
+    "backend_name",
+    type=click.Choice(BACKEND_NAMES),
+    default=LOCAL,
+    show_default=True,
+    help="Where the key is generated: the local key store, a PKCS#11 token "
+    "(FIRMSEAL_PKCS11_* variables) or AWS KMS (FIRMSEAL_KMS_REGION or AWS_REGION).",
+)
 @json_option
 @pass_app
-def create(app: AppContext, alias: str, spec: str, as_json: bool) -> None:
-    """Generate a key inside the key store under ALIAS."""
-    record = KeyService(app.workspace).create(alias, parse_spec(spec))
+def create(app: AppContext, alias: str, spec: str, backend_name: str, as_json: bool) -> None:
+    """Generate a key inside a key backend under ALIAS."""
+    record = KeyService(app.workspace).create(alias, parse_spec(spec), backend_name)
+    emit(key_dict(record), as_json)
+
+
+@key_group.command("import-ref")
+@click.argument("alias")
+@click.argument("uri")
+@click.option(
+    "--allow-extractable",
+    is_flag=True,
+    help="Accept a PKCS#11 key whose private key can leave the token or was imported into "
+    "it (CKA_EXTRACTABLE, CKA_SENSITIVE, CKA_NEVER_EXTRACTABLE or CKA_ALWAYS_SENSITIVE); "
+    "prints a warning on stderr.",
+)
+@json_option
+@pass_app
+def import_ref(
+    app: AppContext, alias: str, uri: str, allow_extractable: bool, as_json: bool
+) -> None:
+    """Record an existing key under ALIAS by its URI, without copying the private key.
+
+    URI is local:ID, an RFC 7512 pkcs11: URI (object= or id=), an AWS KMS key or alias ARN,
+    or alias/NAME. An AWS KMS alias is resolved to its key ARN.
+    """
+    record, warnings = KeyService(app.workspace).import_ref(alias, uri, allow_extractable)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     emit(key_dict(record), as_json)
 
 
@@ -77,7 +113,11 @@ def enable(app: AppContext, name: str, as_json: bool) -> None:
     type=click.Choice(PUBLIC_KEY_FORMATS),
     default="pem",
     show_default=True,
-    help="pem, der, or c (a const unsigned char array of the DER SubjectPublicKeyInfo).",
+    help=(
+        "pem; der; c or rust: an array of the key as MCUboot embeds it (DER "
+        "SubjectPublicKeyInfo, PKCS#1 for RSA); hash: a C array of the key hash in an MCUboot "
+        "image's KEYHASH TLV (SHA-384 for P-384 keys, SHA-256 otherwise)."
+    ),
 )
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to this file, not stdout.")
 @pass_app

@@ -60,7 +60,9 @@ def emit_table(
         table.add_column(column)
     for row in rows:
         table.add_row(*(_cell(row.get(column)) for column in columns))
-    Console(file=sys.stdout, soft_wrap=True).print(table)
+    # Off a terminal, print whole cells: ids and ARNs in a pipe must not be cut short.
+    width = None if sys.stdout.isatty() else 100_000
+    Console(file=sys.stdout, soft_wrap=True, width=width).print(table)
 
 
 def _cell(value: object) -> str:

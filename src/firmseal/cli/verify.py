@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import click
 from cryptography import x509
@@ -14,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from firmseal.cli.context import AppContext, pass_app
 from firmseal.cli.output import emit
 from firmseal.cli.progress import progress_bar
+from firmseal.cli.verify_mcuboot import based_int, report, verify_mcuboot_file
 from firmseal.device import (
     MalformedInputError,
     SignatureMismatchError,
@@ -26,10 +32,13 @@ from firmseal.device import (
 from firmseal.device.keys import verify_digest
 from firmseal.device.verify import MAX_SIGNED_OBJECT_BYTES
 from firmseal.errors import FirmsealError, InvalidInputError
+from firmseal.formats import intelhex
 from firmseal.kms.base import load_public_key
 from firmseal.pki.certificates import load_certificates
 
 _MAX_SIGNATURE_FILE = 64 * 1024
+# The largest flat image a HEX file given to verify may describe: the largest platform limit.
+MAX_HEX_IMAGE_BYTES = 2048 * 1024 * 1024
 
 
 def _read(path: Path, limit: int, role: str) -> bytes:
@@ -77,7 +86,20 @@ def _anchor(
     if ca is None:
         return TrustAnchor(certificates=(chain[0],)), chain[0], chain[1:]
     anchors = load_certificates(_read(ca, 1 << 20, "CA certificate"), str(ca))
+    for anchor in anchors:
+        if not _is_ca(anchor):
+            raise InvalidInputError(
+                f"{ca} contains {anchor.subject.rfc4514_string()!r}, which is not a CA "
+                "certificate (basicConstraints CA:TRUE); pass the issuing CA with --ca"
+            )
     return TrustAnchor(certificates=tuple(anchors)), chain[0], chain[1:]
+
+
+def _is_ca(certificate: x509.Certificate) -> bool:
+    try:
+        return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
 
 
 def _explain_mismatch(app: AppContext, error: SignatureMismatchError, algorithm: str) -> str:
@@ -137,7 +159,26 @@ def _result(file: Path, verified: VerifiedImage) -> dict[str, Any]:
 @click.option(
     "--ca", type=click.Path(dir_okay=False, path_type=Path), help="Trusted CA certificate(s)."
 )
-@click.option("--at", "at_text", help="Verification time, ISO 8601 (default: now).")
+@click.option(
+    "--at",
+    "at_text",
+    help="Time for the certificate validity checks, ISO 8601 (default: now).",
+)
+@click.option(
+    "--slot-size",
+    callback=based_int(1, 0xFFFFFFFF),
+    help="MCUboot: slot size in bytes; the signed image must fit in it.",
+)
+@click.option(
+    "--header-size",
+    callback=based_int(32, 0xFFFF),
+    help="MCUboot: the header size in bytes that the bootloader expects.",
+)
+@click.option(
+    "--security-counter",
+    callback=based_int(0, 0xFFFFFFFF),
+    help="MCUboot: the device's stored security counter; images below it are rejected.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @pass_app
 def verify_command(
@@ -149,12 +190,42 @@ def verify_command(
     certificate: Path | None,
     ca: Path | None,
     at_text: str | None,
+    slot_size: int | None,
+    header_size: int | None,
+    security_counter: int | None,
     as_json: bool,
 ) -> None:
-    """Verify FILE against a signature and a trust anchor; exit 0 only if everything holds."""
+    """Verify FILE against a signature and a trust anchor; exit 0 only if everything holds.
+
+    An MCUboot image (binary or Intel HEX) carries its signature, so it needs only
+    --public-key; it is recognised by its magic.
+    """
+    if signature is None and signed_object is None:
+        if public_key is None:
+            raise click.UsageError(
+                "give --signature SIG or --signed-object JSON, and a trust anchor; an MCUboot "
+                "image needs only --public-key PEM"
+            )
+        verified_image = verify_mcuboot_file(
+            file,
+            _load_public_key(public_key),
+            slot_size=slot_size,
+            header_size=header_size,
+            security_counter=security_counter,
+        )
+        report(file, verified_image, as_json)
+        return
+    if slot_size is not None or header_size is not None or security_counter is not None:
+        raise click.UsageError(
+            "--slot-size, --header-size and --security-counter apply to MCUboot images only"
+        )
     if (signature is None) == (signed_object is None):
         raise click.UsageError("give exactly one of --signature SIG or --signed-object JSON")
-    if (public_key is None) == (certificate is None):
+    if public_key is not None and certificate is not None:
+        raise click.UsageError(
+            "give one trust anchor: --public-key PEM, or --certificate PEM [--ca PEM], not both"
+        )
+    if public_key is None and certificate is None:
         raise click.UsageError(
             "give a trust anchor: --public-key PEM, or --certificate PEM [--ca PEM]; "
             "without one only a hash could be checked, which proves nothing"
@@ -194,11 +265,29 @@ def verify_command(
         click.echo(f"  {'signer' if depth == 0 else 'issuer'}: {name}")
 
 
-def _open_image(file: Path) -> Any:
+@contextlib.contextmanager
+def _open_image(file: Path) -> Iterator[BinaryIO]:
+    """Open the image to verify; Intel HEX is decoded to the flat image that was signed."""
     try:
-        return file.open("rb")
+        mode = file.stat().st_mode
     except OSError as exc:
         raise InvalidInputError(f"cannot read image {file}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise InvalidInputError(f"image {file} is not a regular file")
+    try:
+        stream = file.open("rb")
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read image {file}: {exc.strerror}") from None
+    with stream:
+        if file.suffix.lower() not in intelhex.HEX_SUFFIXES:
+            yield stream
+            return
+        with tempfile.TemporaryFile() as flat:
+            intelhex.decode_flat(
+                stream, str(file), MAX_HEX_IMAGE_BYTES, flat, lambda: file.open("rb")
+            )
+            flat.seek(0)
+            yield cast(BinaryIO, flat)
 
 
 def _verify_detached(
@@ -214,7 +303,9 @@ def _verify_detached(
     if not signature_bytes:
         raise MalformedInputError(f"signature file {signature} is empty")
     with _open_image(file) as image:
-        size = file.stat().st_size
+        size = os.fstat(image.fileno()).st_size
+        if size == 0:
+            raise InvalidInputError(f"image {file} is empty; expected a firmware image")
         with progress_bar(f"verifying {file.name}", size, as_json) as advance:
             return verify_detached(
                 image,

@@ -91,7 +91,9 @@ def verify_chain(
         verified = verifier.verify(signer, list(intermediates))
     except verification.VerificationError as exc:
         anchor_names = "; ".join(a.subject.rfc4514_string() for a in anchors)
+        issuer = signer.issuer.rfc4514_string()
         raise ChainError(
-            f"{describe(signer)} does not chain to the trust anchor ({anchor_names}): {exc}"
+            f"{describe(signer)}, issued by {issuer!r}, does not chain to the trust anchor "
+            f"({anchor_names}): {exc}"
         ) from None
     return list(verified.chain)

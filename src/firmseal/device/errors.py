@@ -58,3 +58,19 @@ class CertificateNotYetValidError(CertificateError):
 
 class UnsupportedKeyError(VerificationError):
     """The trusted key's type does not fit the signature algorithm."""
+
+
+class MalformedImageError(MalformedInputError):
+    """An image's layout is invalid: truncated, wrong magic, bad sizes or TLVs out of bounds."""
+
+
+class DigestMismatchError(VerificationError):
+    """The digest recorded in the image differs from the digest of the bytes it covers."""
+
+
+class UnknownKeyError(VerificationError):
+    """The image names a signing key (by hash or in full) that no trust anchor matches."""
+
+
+class RollbackError(VerificationError):
+    """The image's security counter is below the counter the device has stored."""

@@ -165,15 +165,20 @@ def parse_signed_object_unverified(data: bytes, source: str) -> UnverifiedSigned
     """Parse the JSONEmbedded layout, checking types and sizes but not the signature."""
     if len(data) > MAX_SIGNED_OBJECT_BYTES:
         raise MalformedInputError(
-            f"{source} is {len(data)} bytes, over the {MAX_SIGNED_OBJECT_BYTES}-byte limit "
-            "for a signed object"
+            f"{source} is larger than the {MAX_SIGNED_OBJECT_BYTES}-byte limit for a signed object"
         )
     try:
         document: Any = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedInputError(f"{source} is not a JSON signed object: {exc}") from None
+    except RecursionError:
+        raise MalformedInputError(f"{source} nests JSON too deeply for a signed object") from None
     if not isinstance(document, dict):
         raise MalformedInputError(f"{source} is not a JSON object")
+    if "afr_ota" in document:
+        raise MalformedInputError(
+            f"{source} is an OTA job document, not a signed object; pass NAME.signed.json"
+        )
     size = document.get("rawPayloadSize")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise MalformedInputError(f"{source}: rawPayloadSize must be a non-negative integer")

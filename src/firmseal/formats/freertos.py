@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
@@ -44,10 +45,29 @@ def write_signed_object(
     destination.write(b'"}')
 
 
+# Signing parameters this format reads; any other name is a typo worth reporting.
+KNOWN_PARAMS = frozenset(
+    {
+        "certname",
+        "protocol",
+        "streamname",
+        "filepath",
+        "fileid",
+        "filetype",
+        "update_data_url",
+        "auth_scheme",
+    }
+)
+_UINT32 = re.compile(r"[0-9]{1,10}")
+
+
 def parse_protocols(value: str) -> list[str]:
-    protocols = [item.strip().upper() for item in value.split(",") if item.strip()]
-    unknown = [item for item in protocols if item not in PROTOCOLS]
-    if not protocols or unknown:
+    protocols = [item.strip().upper() for item in value.split(",")]
+    if (
+        not protocols
+        or any(item not in PROTOCOLS for item in protocols)
+        or len(set(protocols)) != len(protocols)
+    ):
         raise InvalidInputError(
             f"invalid signing parameter protocol={value!r}; expected MQTT, HTTP or MQTT,HTTP"
         )
@@ -55,20 +75,30 @@ def parse_protocols(value: str) -> list[str]:
 
 
 def _int_param(params: Mapping[str, str], name: str, default: int) -> int:
+    """Read a decimal uint32 parameter, as the OTA agent stores fileid and fileType."""
     raw = params.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw, 0)
-    except ValueError:
+    if not _UINT32.fullmatch(raw) or int(raw) > 0xFFFFFFFF:
         raise InvalidInputError(
-            f"invalid signing parameter {name}={raw!r}; expected a non-negative integer"
-        ) from None
-    if value < 0 or value > 0xFFFFFFFF:
-        raise InvalidInputError(
-            f"invalid signing parameter {name}={raw!r}; expected 0 to 4294967295"
+            f"invalid signing parameter {name}={raw!r}; expected a decimal integer from 0 "
+            "to 4294967295"
         )
-    return value
+    return int(raw)
+
+
+def validate_params(params: Mapping[str, str]) -> None:
+    """Reject unknown names and empty values, then build a job document to check the rest."""
+    unknown = sorted(set(params) - KNOWN_PARAMS)
+    if unknown:
+        raise InvalidInputError(
+            f"unknown signing parameter {unknown[0]!r} for FreeRTOS OTA; known parameters: "
+            f"{', '.join(sorted(KNOWN_PARAMS))}"
+        )
+    empty = sorted(name for name, value in params.items() if not value.strip())
+    if empty:
+        raise InvalidInputError(f"signing parameter {empty[0]} is empty; give it a value")
+    build_job_document("image", 0, b"", params, "job")
 
 
 def build_job_document(
@@ -109,10 +139,13 @@ def build_job_document(
 
 
 class FreeRtosOtaFormat:
+    def validate_params(self, params: Mapping[str, str]) -> None:
+        validate_params(params)
+
     def sign(self, image: ImageInput, signer: Signer, context: SignContext) -> SignResult:
         job_id = context.job_id
         # Check the parameters before the image is read, so a typo costs no signature.
-        build_job_document(image.name, 0, b"", context.params, job_id)
+        validate_params(context.params)
         result = sign_detached(image, signer, context)
 
         signed_path = context.out_dir / f"{image.name}.signed.json"
@@ -121,8 +154,12 @@ class FreeRtosOtaFormat:
         result.files.append(signed_path)
 
         job_path = context.out_dir / f"{image.name}.ota-job.json"
+        # The device receives the flat image, so HEX input gets a .bin default path.
+        name = image.name
+        if image.source_format == "hex":
+            name = f"{name.rsplit('.', 1)[0]}.bin"
         document = build_job_document(
-            image.name, result.image_size, result.signature, context.params, job_id
+            name, result.image_size, result.signature, context.params, job_id
         )
         write_atomic(job_path, json.dumps(document, indent=2).encode() + b"\n")
         result.files.append(job_path)

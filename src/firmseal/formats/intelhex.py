@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import binascii
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from firmseal.errors import InvalidInputError
+from firmseal.formats import hexbulk
 
 ERASED_BYTE = 0xFF
+CHUNK_BYTES = 1024 * 1024
+# File name suffixes that mark Intel HEX input; firmseal decides by name, not by content,
+# so a malformed HEX file is reported as malformed instead of being signed as raw bytes.
+HEX_SUFFIXES = (".hex", ".ihex", ".ihx")
 _DATA, _EOF, _EXT_SEGMENT, _START_SEGMENT, _EXT_LINEAR, _START_LINEAR = range(6)
 _MAX_LINE = 1 + 2 * (1 + 2 + 1 + 255 + 1) + 2  # colon, fields in hex, CRLF
+_BLOCK_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -62,30 +68,74 @@ def _parse_line(line: bytes, raw_length: int, where: str) -> tuple[int, int, byt
     return int.from_bytes(record[1:3], "big"), record[3], record[4:-1]
 
 
-def _records(stream: BinaryIO, name: str) -> Iterator[tuple[int, bytes]]:
-    """Yield (absolute address, data) for every data record, checking every record."""
-    base = 0
-    seen_eof = False
-    for number, raw in enumerate(iter(lambda: stream.readline(_MAX_LINE + 1), b""), 1):
+class _RecordReader:
+    """The state of one pass over the records: the current base address and the EOF flag."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.base = 0
+        self.seen_eof = False
+
+    def read_line(self, raw: bytes, number: int) -> tuple[int, bytes] | None:
+        """Check one line, given without its line feed, and return (address, data) of data."""
         line = raw.strip()
         if not line:
-            continue
-        where = f"{name} line {number}"
-        if seen_eof:
+            return None
+        where = f"{self.name} line {number}"
+        if self.seen_eof:
             raise InvalidInputError(f"invalid Intel HEX in {where}: data after the EOF record")
-        offset, kind, data = _parse_line(line, len(raw), where)
+        offset, kind, data = _parse_line(line, len(raw) + 1, where)
         if kind == _DATA:
-            yield base + offset, data
-        elif kind == _EOF:
-            seen_eof = True
+            return self.base + offset, data
+        if kind == _EOF:
+            self.seen_eof = True
         elif kind in (_EXT_SEGMENT, _EXT_LINEAR) and len(data) == 2:
             shift = 4 if kind == _EXT_SEGMENT else 16
-            base = int.from_bytes(data, "big") << shift
+            self.base = int.from_bytes(data, "big") << shift
         elif kind not in (_START_SEGMENT, _START_LINEAR) or len(data) != 4:
             raise InvalidInputError(
                 f"invalid Intel HEX in {where}: record type {kind} with {len(data)} data bytes"
             )
-    if not seen_eof:
+        return None
+
+    def read_run(self, lines: list[bytes], first_number: int) -> Iterator[tuple[int, bytes]]:
+        """Check lines of one length: in bulk when they are 16-byte data records in sequence,
+        otherwise one by one, which also names the line of the first error."""
+        if not self.seen_eof and len(lines) > 1:
+            decoded = hexbulk.decode_records(b"".join(lines), len(lines), len(lines[0]))
+            if decoded is not None:
+                low_address, data = decoded
+                yield self.base + low_address, data
+                return
+        for number, raw in enumerate(lines, first_number):
+            record = self.read_line(raw, number)
+            if record is not None:
+                yield record
+
+
+def _line_blocks(stream: BinaryIO) -> Iterator[list[bytes]]:
+    """Yield the file's lines, without line feeds, in blocks of about _BLOCK_BYTES."""
+    while block := stream.read(_BLOCK_BYTES):
+        if not block.endswith(b"\n"):
+            block += stream.readline(_MAX_LINE + 1)
+        lines = block.split(b"\n")
+        if not lines[-1]:
+            lines.pop()
+        yield lines
+
+
+def _records(stream: BinaryIO, name: str) -> Iterator[tuple[int, bytes]]:
+    """Yield (absolute address, data) for every data record, checking every record."""
+    reader = _RecordReader(name)
+    number = 1
+    for lines in _line_blocks(stream):
+        start = 0
+        for _, run in itertools.groupby(map(len, lines)):
+            count = len(list(run))
+            yield from reader.read_run(lines[start : start + count], number + start)
+            start += count
+        number += len(lines)
+    if not reader.seen_eof:
         raise InvalidInputError(f"invalid Intel HEX in {name}: missing EOF record (:00000001FF)")
 
 
@@ -129,6 +179,63 @@ def decode(stream: BinaryIO, name: str, layout: HexLayout, out: BinaryIO) -> Non
     for address, data in _records(stream, name):
         out.seek(address - layout.start)
         out.write(data)
+
+
+class _OutOfOrderError(Exception):
+    """A record starts below the end of the data already written."""
+
+
+def decode_flat(
+    stream: BinaryIO, name: str, max_size: int, out: BinaryIO, reopen: Callable[[], BinaryIO]
+) -> HexLayout:
+    """Decode Intel HEX to the flat image in `out`, in one pass when records are in order.
+
+    Tools such as objcopy write records in address order, so the image can be written as
+    the records arrive. A record below the end of the data already written makes this fall
+    back to the two passes of `scan` and `decode` over `reopen()`, after reading `stream`
+    to its end, so that a tee into the object store then contains the whole source.
+    """
+    try:
+        return _decode_in_order(stream, name, max_size, out)
+    except _OutOfOrderError:
+        while stream.read(CHUNK_BYTES):
+            pass
+    with reopen() as again:
+        layout = scan(again, name, max_size)
+    out.seek(0)
+    out.truncate(0)
+    with reopen() as again:
+        decode(again, name, layout, out)
+    return layout
+
+
+def _decode_in_order(stream: BinaryIO, name: str, max_size: int, out: BinaryIO) -> HexLayout:
+    filler = bytes([ERASED_BYTE]) * 65536
+    runs: list[tuple[int, int]] = []
+    start = end = -1
+    for address, data in _records(stream, name):
+        if not data:
+            continue
+        if start < 0:
+            start = end = address
+        if address < end:
+            raise _OutOfOrderError
+        if address + len(data) - start > max_size:
+            raise InvalidInputError(
+                f"Intel HEX {name} spans more than {max_size} bytes (data at "
+                f"0x{address:08x}, first data at 0x{start:08x}), over the limit"
+            )
+        if address > end:
+            _fill(out, end - start, address - end, filler)
+            runs.append((address, address))
+        elif not runs:
+            runs.append((address, address))
+        out.write(data)
+        end = address + len(data)
+        runs[-1] = (runs[-1][0], end)
+    if start < 0:
+        raise InvalidInputError(f"invalid Intel HEX in {name}: no data records")
+    return HexLayout(start, end, tuple(runs))
 
 
 def _fill(out: BinaryIO, offset: int, count: int, filler: bytes) -> None:

@@ -90,8 +90,89 @@ IOT_DEVICE_MANAGEMENT = SigningPlatform(
     format_name="detached",
 )
 
+# MCUboot slots sit in a microcontroller's internal or external flash, where a few MiB is
+# typical; 32 MiB leaves room for large external-flash slots. The header's image size field
+# is 32 bits, so the format itself allows up to 4 GiB.
+MCUBOOT_MAX_SIZE_IN_MB = 32
+
+
+def _mcuboot(
+    suffix: str,
+    display: str,
+    *,
+    target: str,
+    encryption: str,
+    hash_name: str,
+    spec: KeySpec,
+    scheme: SignatureScheme,
+) -> SigningPlatform:
+    return SigningPlatform(
+        platform_id=f"MCUboot-{suffix}",
+        display_name=f"MCUboot image signed with {display}",
+        partner="MCUboot",
+        target=target,
+        encryption_algorithm=encryption,
+        hash_algorithm=hash_name,
+        image_format="MCUbootImage",
+        max_size_in_mb=MCUBOOT_MAX_SIZE_IN_MB,
+        key_specs=frozenset({spec}),
+        scheme=scheme,
+        format_name=f"mcuboot-{suffix.lower()}",
+        category="MCUboot",
+    )
+
+
+MCUBOOT_PLATFORMS = (
+    _mcuboot(
+        "ECDSA-P256",
+        "ECDSA P-256",
+        target="SHA256-ECDSA",
+        encryption="ECDSA",
+        hash_name="SHA256",
+        spec=KeySpec.ECC_NIST_P256,
+        scheme=SignatureScheme.ECDSA_SHA256,
+    ),
+    _mcuboot(
+        "ECDSA-P384",
+        "ECDSA P-384",
+        target="SHA384-ECDSA",
+        encryption="ECDSA",
+        hash_name="SHA384",
+        spec=KeySpec.ECC_NIST_P384,
+        scheme=SignatureScheme.ECDSA_SHA384,
+    ),
+    _mcuboot(
+        "Ed25519",
+        "Ed25519 over the SHA-256 digest",
+        target="SHA256-ED25519",
+        encryption="ED25519",
+        hash_name="SHA256",
+        spec=KeySpec.ED25519,
+        scheme=SignatureScheme.ED25519,
+    ),
+    _mcuboot(
+        "RSA-2048-PSS",
+        "RSA-2048 PSS",
+        target="SHA256-RSA-PSS",
+        encryption="RSA",
+        hash_name="SHA256",
+        spec=KeySpec.RSA_2048,
+        scheme=SignatureScheme.RSA_PSS_SHA256,
+    ),
+    _mcuboot(
+        "RSA-3072-PSS",
+        "RSA-3072 PSS",
+        target="SHA256-RSA-PSS",
+        encryption="RSA",
+        hash_name="SHA256",
+        spec=KeySpec.RSA_3072,
+        scheme=SignatureScheme.RSA_PSS_SHA256,
+    ),
+)
+
 PLATFORMS: dict[str, SigningPlatform] = {
-    platform.platform_id: platform for platform in (FREERTOS_DEFAULT, IOT_DEVICE_MANAGEMENT)
+    platform.platform_id: platform
+    for platform in (FREERTOS_DEFAULT, IOT_DEVICE_MANAGEMENT, *MCUBOOT_PLATFORMS)
 }
 
 

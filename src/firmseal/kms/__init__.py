@@ -2,6 +2,7 @@
 
 from firmseal.kms.base import (
     BackendSigner,
+    BackendStatus,
     CreatedKey,
     KeyBackend,
     KeySpec,
@@ -12,6 +13,7 @@ from firmseal.kms.base import (
 
 __all__ = [
     "BackendSigner",
+    "BackendStatus",
     "CreatedKey",
     "KeyBackend",
     "KeySpec",

@@ -55,11 +55,30 @@ class SignatureScheme(enum.StrEnum):
 
 @dataclass(frozen=True)
 class CreatedKey:
-    """A key a backend has just generated: its URI and DER SubjectPublicKeyInfo."""
+    """A key a backend has just generated or adopted: its URI and DER SubjectPublicKeyInfo.
+
+    `warnings` are one-line messages for the operator, such as the reason an adopted
+    PKCS#11 key is weaker than a generated one.
+    """
 
     uri: str
     spec: KeySpec
     public_key_der: bytes
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    """Result of a backend health check: reachability, and what was found or why it failed.
+
+    `configured` is False for an optional backend that the environment does not set up; such
+    a backend is reported without being contacted.
+    """
+
+    backend: str
+    reachable: bool
+    detail: str
+    configured: bool = True
 
 
 @runtime_checkable

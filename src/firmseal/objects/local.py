@@ -2,11 +2,15 @@
 
 Layout: `ROOT/BUCKET/ENCODED_KEY/VERSION_ID`, where ENCODED_KEY is the object key
 percent-encoded with no safe characters, so no key can name a path outside its bucket.
+A key whose encoding exceeds the maximum file name length, or is "." or "..", gets the
+directory `+SHA256_HEX` instead, with the key itself in the file `key` inside it. Percent
+encoding never produces "+", so the two forms cannot collide.
 Version ids sort by creation time, so the newest version is the largest name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -25,6 +29,10 @@ from firmseal.objects.writer import BackgroundWriter
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _VERSION = re.compile(r"^[0-9]{20}-[0-9a-f]{16}$")
 MAX_KEY_BYTES = 1024
+# NAME_MAX of ext4, XFS, btrfs and APFS.
+MAX_FILE_NAME_BYTES = 255
+_HASHED_PREFIX = "+"
+_KEY_FILE = "key"
 
 
 @dataclass(frozen=True)
@@ -45,10 +53,16 @@ def check_bucket(bucket: str) -> str:
 
 
 def check_key(key: str) -> str:
-    if not key or len(key.encode()) > MAX_KEY_BYTES or any(ord(c) < 32 for c in key):
+    encoded = key.encode("utf-8", "surrogatepass")
+    if (
+        not key
+        or len(encoded) > MAX_KEY_BYTES
+        or any(ord(c) < 32 for c in key)
+        or any("\ud800" <= c <= "\udfff" for c in key)
+    ):
         raise InvalidInputError(
-            f"invalid object key {key!r}; use 1 to {MAX_KEY_BYTES} bytes with no control "
-            "characters"
+            f"invalid object key {key!r}; use 1 to {MAX_KEY_BYTES} bytes of UTF-8 with no "
+            "control characters"
         )
     return key
 
@@ -109,6 +123,11 @@ class PendingObject:
         self._writer = BackgroundWriter(fd, name)
 
     @property
+    def path(self) -> Path:
+        """The temporary file being written, removed by `abort` and renamed by `commit`."""
+        return self._tmp
+
+    @property
     def sink(self) -> BackgroundWriter:
         return self._writer
 
@@ -135,11 +154,13 @@ class LocalObjectStore:
         self._root = root
 
     def _object_dir(self, bucket: str, key: str) -> Path:
-        encoded = urllib.parse.quote(check_key(key), safe="")
-        return self._root / check_bucket(bucket) / encoded
+        return self._root / check_bucket(bucket) / _entry_name(check_key(key))
 
     def begin_put(self, bucket: str, key: str) -> PendingObject:
-        return PendingObject(self._object_dir(bucket, key), bucket, key)
+        directory = self._object_dir(bucket, key)
+        if directory.name.startswith(_HASHED_PREFIX):
+            _write_key_file(directory, key)
+        return PendingObject(directory, bucket, key)
 
     def put_stream(self, bucket: str, key: str, stream: BinaryIO) -> ObjectVersion:
         pending = self.begin_put(bucket, key)
@@ -171,8 +192,8 @@ class LocalObjectStore:
         bucket_dir = self._root / check_bucket(bucket)
         if not bucket_dir.is_dir():
             return
-        for entry in sorted(bucket_dir.iterdir()):
-            key = urllib.parse.unquote(entry.name)
+        entries = [(_entry_key(entry), entry) for entry in bucket_dir.iterdir()]
+        for key, entry in sorted((k, e) for k, e in entries if k is not None):
             versions = self._versions(entry)
             if key.startswith(prefix) and versions:
                 newest = entry / versions[-1]
@@ -183,3 +204,38 @@ class LocalObjectStore:
         if not directory.is_dir():
             return []
         return sorted(name for name in os.listdir(directory) if _VERSION.match(name))
+
+
+def _entry_name(key: str) -> str:
+    encoded = urllib.parse.quote(key, safe="")
+    if len(encoded) <= MAX_FILE_NAME_BYTES and encoded not in (".", ".."):
+        return encoded
+    return _HASHED_PREFIX + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _entry_key(entry: Path) -> str | None:
+    """Return the object key a bucket entry stores, or None for an unfinished entry."""
+    if not entry.name.startswith(_HASHED_PREFIX):
+        return urllib.parse.unquote(entry.name)
+    try:
+        return (entry / _KEY_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def _write_key_file(directory: Path, key: str) -> None:
+    """Store the key of a hashed entry, replacing the file atomically."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / _KEY_FILE
+    if path.is_file():
+        return
+    fd, name = tempfile.mkstemp(prefix=".key.", dir=directory)
+    with os.fdopen(fd, "w", encoding="utf-8") as stream:
+        stream.write(key)
+    os.replace(name, path)
+
+
+def head_local(store: LocalObjectStore, bucket: str, key: str, version_id: str) -> ObjectVersion:
+    """Return the size of one stored version; raise NotFoundError if it does not exist."""
+    path = store.path_of(bucket, key, version_id)
+    return ObjectVersion(bucket, key, version_id, path.stat().st_size)

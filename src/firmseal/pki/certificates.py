@@ -21,9 +21,9 @@ def parse_subject(text: str) -> x509.Name:
     """Parse an RFC 4514 distinguished name such as `CN=Acme Firmware,O=Acme`."""
     try:
         name = x509.Name.from_rfc4514_string(text)
-    except ValueError as exc:
+    except ValueError:
         raise InvalidInputError(
-            f"invalid subject {text!r}: {exc}; expected an RFC 4514 name like 'CN=Acme,O=Acme'"
+            f"invalid subject {text!r}; expected an RFC 4514 name like 'CN=Acme,O=Acme'"
         ) from None
     if not list(name):
         raise InvalidInputError(f"invalid subject {text!r}; expected at least CN=...")
@@ -55,8 +55,8 @@ def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
 def _base_builder(
     subject: x509.Name, issuer: x509.Name, public_key: PublicKeyTypes, now: dt.datetime, days: int
 ) -> x509.CertificateBuilder:
-    if days < 1:
-        raise InvalidInputError(f"invalid validity of {days} days; expected at least 1")
+    if not 1 <= days <= 36500:
+        raise InvalidInputError(f"invalid validity of {days} days; expected 1 to 36500")
     return (
         x509.CertificateBuilder()
         .subject_name(subject)

@@ -10,13 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from firmseal.device.certificates import check_code_signing_usage, check_validity
 from firmseal.device.keys import public_key_der
 from firmseal.errors import ConflictError, InvalidInputError, NotFoundError
 from firmseal.kms.base import KeySpec, load_public_key
 from firmseal.pki import certificates as pki
 from firmseal.pki.backend_keys import backend_private_key
-from firmseal.service.keys import KeyService, find_key
-from firmseal.service.names import check_certificate_name
+from firmseal.service.keys import KeyService, check_enabled, find_key
+from firmseal.service.names import CA_KEY_PREFIX, check_certificate_name, check_days
 from firmseal.service.workspace import Workspace
 from firmseal.store.db import transaction
 from firmseal.store.models import CertificateRecord, KeyRecord
@@ -60,11 +61,17 @@ class CertificateService:
         self._ws = workspace
         self._keys = KeyService(workspace)
 
-    def create_ca(self, name: str, spec: KeySpec, subject: str, days: int) -> CertificateRecord:
+    def create_ca(
+        self, name: str, spec: KeySpec, subject: str, days: int, backend_name: str = "local"
+    ) -> CertificateRecord:
+        """Create a CA key in `backend_name` and a self-signed CA certificate for it."""
+        # Check everything that can fail on input before the CA key is created, so a typo
+        # does not leave an orphan key that takes the alias.
         check_certificate_name(name)
+        check_days(days)
         subject_name = pki.parse_subject(subject)
         self._check_name_free(name)
-        key = self._keys.create(f"ca/{name}", spec)
+        key = self._keys.create(f"{CA_KEY_PREFIX}{name}", spec, backend_name, for_ca=True)
         ca_key = backend_private_key(self._ws.backend(key.backend), key.uri)
         certificate = pki.issue_ca(ca_key, subject_name, days, self._ws.clock())
         return self._save(
@@ -75,6 +82,7 @@ class CertificateService:
         self, name: str, ca_name: str, key_name: str, subject: str, days: int
     ) -> CertificateRecord:
         check_certificate_name(name)
+        check_days(days)
         subject_name = pki.parse_subject(subject)
         self._check_name_free(name)
         with self._ws.sessions() as session:
@@ -83,6 +91,7 @@ class CertificateService:
             subject_key = find_key(session, key_name)
         if ca_key_record is None:
             raise NotFoundError(f"the key of CA {ca_name!r} is missing from the workspace")
+        check_enabled(ca_key_record)
         ca_certificate = certificate_of(ca)
         ca_key = backend_private_key(self._ws.backend(ca_key_record.backend), ca_key_record.uri)
         certificate = pki.issue_code_signing(
@@ -116,6 +125,8 @@ class CertificateService:
                 f"no certificate in {source} is for key {key.alias!r}; the file must contain "
                 "the certificate whose public key is that key's"
             )
+        check_code_signing_usage(leaf[0])
+        check_validity(leaf[0], self._ws.clock())
         chain = [c for c in certificates if c is not leaf[0]]
         return self._save(
             name, kind=KIND_IMPORTED, key=key, certificate=leaf[0], chain=chain, issuer_id=None

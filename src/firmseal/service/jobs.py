@@ -9,6 +9,8 @@ import json
 import logging
 import os
 import shutil
+import socket
+import stat
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,12 +19,19 @@ from typing import BinaryIO, cast
 
 from sqlalchemy import select
 
-from firmseal.errors import ConflictError, FirmsealError, InvalidInputError, NotFoundError
+from firmseal.errors import (
+    BackendError,
+    ConflictError,
+    FirmsealError,
+    InvalidInputError,
+    NotFoundError,
+)
 from firmseal.formats import FORMATS, intelhex
 from firmseal.formats.base import ImageInput, ProgressCallback, SignContext, SignResult
 from firmseal.formats.platforms import SigningPlatform, get_platform
 from firmseal.kms.base import Signer
 from firmseal.objects.local import ObjectVersion, PendingObject, TeeReader
+from firmseal.service.abandoned import RunningJob, find_abandoned, marked_running, remove_leftovers
 from firmseal.service.keys import KeyService
 from firmseal.service.profiles import ACTIVE, ProfileService, ProfileView, Validity
 from firmseal.service.workspace import Workspace
@@ -33,7 +42,6 @@ log = logging.getLogger(__name__)
 
 IN_PROGRESS, SUCCEEDED, FAILED = "InProgress", "Succeeded", "Failed"
 SOURCE_BUCKET = "firmseal-source"
-HEX_SUFFIXES = (".hex", ".ihex", ".ihx")
 
 
 def _no_progress(_: int) -> None:
@@ -63,6 +71,18 @@ class SignRequest:
 
 def _open_source(path: Path) -> BinaryIO:
     try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InvalidInputError(f"source file {path} not found") from None
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read source file {path}: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise InvalidInputError(f"source {path} is a directory; expected a file")
+    if not stat.S_ISREG(mode):
+        # Devices and FIFOs have no size to check against the platform limit, and a FIFO
+        # without a writer would block forever.
+        raise InvalidInputError(f"source {path} is not a regular file; expected a firmware image")
+    try:
         stream = path.open("rb")
     except FileNotFoundError:
         raise InvalidInputError(f"source file {path} not found") from None
@@ -73,10 +93,9 @@ def _open_source(path: Path) -> BinaryIO:
     return stream
 
 
-def _is_intel_hex(path: Path, stream: BinaryIO) -> bool:
-    head = stream.read(64)
-    stream.seek(0)
-    return path.suffix.lower() in HEX_SUFFIXES and intelhex.looks_like_intel_hex(head)
+def _is_intel_hex(path: Path) -> bool:
+    """Return True for Intel HEX input, decided by the file name so malformed HEX is an error."""
+    return path.suffix.lower() in intelhex.HEX_SUFFIXES
 
 
 def _check_size(path: Path, size: int, platform: SigningPlatform) -> None:
@@ -99,6 +118,7 @@ class JobService:
         self, request: SignRequest, progress: ProgressCallback = _no_progress
     ) -> JobRecord:
         """Sign one file under a profile; on failure the job is recorded as Failed and raised."""
+        self.cleanup_abandoned()
         view = self._profiles.get(request.profile_name)
         if view.profile.status != ACTIVE:
             raise ConflictError(
@@ -109,30 +129,41 @@ class JobService:
         signer = self._keys.signer(view.key, platform.scheme)
         params = {**view.parameters, **request.overrides}
         image_format = FORMATS[platform.format_name]
-        validate = getattr(image_format, "validate_params", None)
+        # A format may check a job's complete parameters more strictly than a profile's.
+        validate = getattr(image_format, "validate_job_params", None) or getattr(
+            image_format, "validate_params", None
+        )
         if validate is not None:
             validate(params)
         if not request.out_dir.is_dir():
-            raise InvalidInputError(f"output folder {request.out_dir} does not exist")
+            raise InvalidInputError(
+                f"output folder {request.out_dir} does not exist; create it or choose another "
+                "--out-dir"
+            )
+        if not os.access(request.out_dir, os.W_OK):
+            raise InvalidInputError(f"output folder {request.out_dir} is not writable")
 
         with _open_source(request.source) as stream:
-            is_hex = _is_intel_hex(request.source, stream)
+            is_hex = _is_intel_hex(request.source)
             size = os.fstat(stream.fileno()).st_size
             if not is_hex:
                 _check_size(request.source, size, platform)
-            job = self._start_job(request, view, params)
+            job_id = str(uuid.uuid4())
             run = _Run(
-                job.job_id,
+                job_id,
                 platform,
                 signer,
-                SignContext(request.out_dir, params, job.job_id, progress),
+                SignContext(request.out_dir, params, job_id, progress),
             )
+            # The row is written inside the try, so an interrupt that lands just after its
+            # commit still marks it Failed instead of leaving it InProgress.
             try:
+                self._start_job(job_id, request, view, params)
                 result, stored = self._run(run, request.source, stream, is_hex)
+                return self._succeed(job_id, view, result, stored)
             except BaseException as exc:
-                self._fail(job.job_id, exc)
+                self._fail(job_id, exc)
                 raise
-        return self._succeed(job.job_id, view, result, stored)
 
     def _run(
         self, run: _Run, source: Path, stream: BinaryIO, is_hex: bool
@@ -140,17 +171,29 @@ class JobService:
         """Sign into a staging folder, store the source, then move the artifacts into place."""
         out_dir = run.context.out_dir
         staging = out_dir / f".firmseal-{run.job_id}"
-        staging.mkdir(mode=0o700)
-        pending = self._ws.objects.begin_put(SOURCE_BUCKET, source.name)
         context = dataclasses.replace(run.context, out_dir=staging)
+        pending = self._ws.objects.begin_put(SOURCE_BUCKET, source.name)
+        marker = RunningJob(
+            job_id=run.job_id,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            staging=str(staging),
+            pending=str(pending.path),
+            tmp_prefix=f"hex-{run.job_id}-",
+        )
         try:
-            with self._image(source, stream, pending, is_hex, run.platform) as image:
-                result = FORMATS[run.platform.format_name].sign(image, run.signer, context)
-            stored = pending.commit()
-            result.files = [_publish(path, out_dir) for path in result.files]
+            with marked_running(self._ws.settings.tmp_dir, marker):
+                staging.mkdir(mode=0o700)
+                with self._image(source, stream, pending, is_hex, run) as image:
+                    result = FORMATS[run.platform.format_name].sign(image, run.signer, context)
+                _check_targets(result.files, out_dir)
+                stored = pending.commit()
         except BaseException:
             pending.abort()
+            shutil.rmtree(staging, ignore_errors=True)
             raise
+        try:
+            result.files = _publish_all(result.files, out_dir)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return result, stored
@@ -162,7 +205,7 @@ class JobService:
         stream: BinaryIO,
         pending: PendingObject,
         is_hex: bool,
-        platform: SigningPlatform,
+        run: _Run,
     ) -> Iterator[ImageInput]:
         """Yield the image to sign; Intel HEX is decoded to a temporary flat file first."""
         if not is_hex:
@@ -170,13 +213,15 @@ class JobService:
             first_pass = cast(BinaryIO, TeeReader(stream, pending.sink))
             yield ImageInput(source.name, size, first_pass, pending.reopen)
             return
-        tmp = self._ws.new_tmp_dir("hex-")
+        platform = run.platform
+        tmp = self._ws.new_tmp_dir(f"hex-{run.job_id}-")
         try:
             text = cast(BinaryIO, TeeReader(stream, pending.sink))
-            layout = intelhex.scan(text, str(source), platform.max_size_bytes)
             flat = tmp / "image.bin"
-            with pending.reopen() as stored_text, flat.open("wb") as out:
-                intelhex.decode(stored_text, str(source), layout, out)
+            with flat.open("wb") as out:
+                layout = intelhex.decode_flat(
+                    text, str(source), platform.max_size_bytes, out, pending.reopen
+                )
             with flat.open("rb") as first_pass:
                 yield ImageInput(
                     source.name,
@@ -190,10 +235,10 @@ class JobService:
             shutil.rmtree(tmp, ignore_errors=True)
 
     def _start_job(
-        self, request: SignRequest, view: ProfileView, params: dict[str, str]
+        self, job_id: str, request: SignRequest, view: ProfileView, params: dict[str, str]
     ) -> JobRecord:
         job = JobRecord(
-            job_id=str(uuid.uuid4()),
+            job_id=job_id,
             profile_name=view.profile.name,
             profile_version=view.version.version,
             platform_id=view.profile.platform_id,
@@ -213,10 +258,14 @@ class JobService:
         return job
 
     def _fail(self, job_id: str, exc: BaseException) -> None:
-        reason = str(exc) if isinstance(exc, FirmsealError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, FirmsealError | KeyboardInterrupt):
+            reason = str(exc) or "interrupted"
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
         with transaction(self._ws.sessions) as session:
             job = session.get(JobRecord, job_id)
-            assert job is not None
+            if job is None or job.status != IN_PROGRESS:
+                return
             job.status = FAILED
             job.status_reason = reason or type(exc).__name__
             job.completed_at = self._ws.clock()
@@ -240,6 +289,21 @@ class JobService:
         log.info("signing job %s succeeded", job_id)
         return job
 
+    def cleanup_abandoned(self) -> list[str]:
+        """Fail the jobs of `firmseal sign` processes that died, and delete their leftovers."""
+        tmp_dir = self._ws.settings.tmp_dir
+        cleaned = []
+        for marker, job in find_abandoned(tmp_dir):
+            self._fail(
+                job.job_id,
+                BackendError(f"abandoned: process {job.pid} ended before the job finished"),
+            )
+            remove_leftovers(tmp_dir, job)
+            marker.unlink(missing_ok=True)
+            log.warning("cleaned up abandoned signing job %s", job.job_id)
+            cleaned.append(job.job_id)
+        return cleaned
+
     def get(self, job_id: str) -> JobRecord:
         with self._ws.sessions() as session:
             job = session.get(JobRecord, job_id)
@@ -255,7 +319,27 @@ class JobService:
             return list(session.scalars(query))
 
 
-def _publish(staged: Path, out_dir: Path) -> Path:
-    target = out_dir / staged.name
-    os.replace(staged, target)
-    return target
+def _check_targets(staged: list[Path], out_dir: Path) -> None:
+    """Raise before publishing when an artifact's name is taken by a folder."""
+    for path in staged:
+        target = out_dir / path.name
+        if target.is_dir():
+            raise InvalidInputError(
+                f"cannot write {target}: a folder of that name exists; remove it or choose "
+                "another --out-dir"
+            )
+
+
+def _publish_all(staged: list[Path], out_dir: Path) -> list[Path]:
+    """Rename staged artifacts into `out_dir`; on failure remove the ones already moved."""
+    published: list[Path] = []
+    try:
+        for path in staged:
+            target = out_dir / path.name
+            os.replace(path, target)
+            published.append(target)
+    except BaseException:
+        for target in published:
+            target.unlink(missing_ok=True)
+        raise
+    return published

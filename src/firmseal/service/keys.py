@@ -12,16 +12,25 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from firmseal.device.errors import VerificationError
+from firmseal.device.mcuboot_layout import McubootAlgorithm, algorithm_of_key, key_bytes
 from firmseal.errors import ConflictError, InvalidInputError, NotFoundError
-from firmseal.kms.base import BackendSigner, KeySpec, KeyState, SignatureScheme, load_public_key
-from firmseal.service.names import check_key_alias
+from firmseal.kms.base import (
+    BackendSigner,
+    CreatedKey,
+    KeySpec,
+    KeyState,
+    SignatureScheme,
+    load_public_key,
+)
+from firmseal.service.names import CA_KEY_PREFIX, check_key_alias
 from firmseal.service.workspace import Workspace
 from firmseal.store.db import transaction
 from firmseal.store.models import KeyRecord
 
 log = logging.getLogger(__name__)
 
-PUBLIC_KEY_FORMATS = ("pem", "der", "c")
+PUBLIC_KEY_FORMATS = ("pem", "der", "c", "rust", "hash")
 
 
 def parse_spec(text: str) -> KeySpec:
@@ -52,19 +61,56 @@ class KeyService:
     def __init__(self, workspace: Workspace) -> None:
         self._ws = workspace
 
-    def create(self, alias: str, spec: KeySpec, backend_name: str = "local") -> KeyRecord:
-        check_key_alias(alias)
+    def create(
+        self, alias: str, spec: KeySpec, backend_name: str = "local", *, for_ca: bool = False
+    ) -> KeyRecord:
+        """Generate a key in `backend_name` (local, pkcs11 or aws-kms) and record it."""
+        self._check_new_alias(alias, for_ca)
         backend = self._ws.backend(backend_name)
-        with transaction(self._ws.sessions) as session:
+        created = backend.create_key(spec)
+        record = self._save(alias, backend_name, created)
+        log.info("created key %s (%s, %s) as %s", alias, spec, backend_name, created.uri)
+        return record
+
+    def import_ref(
+        self, alias: str, uri: str, allow_extractable: bool = False
+    ) -> tuple[KeyRecord, tuple[str, ...]]:
+        """Record an existing backend key by URI; the private key stays where it is.
+
+        The backend is chosen from the URI. A PKCS#11 key that can leave its token is
+        rejected unless `allow_extractable` is set. Returns the record and the backend's
+        warnings about the key, which the caller shows to the operator.
+        """
+        self._check_new_alias(alias, for_ca=False)
+        backend_name, adopted = self._ws.backends.adopt(uri, allow_extractable)
+        with self._ws.sessions() as session:
+            existing = session.scalars(
+                select(KeyRecord).where(KeyRecord.uri == adopted.uri)
+            ).first()
+            if existing is not None:
+                raise ConflictError(f"key {adopted.uri} is already recorded as {existing.alias!r}")
+        record = self._save(alias, backend_name, adopted)
+        log.info("recorded %s key %s (%s) as %s", backend_name, alias, adopted.spec, adopted.uri)
+        return record, adopted.warnings
+
+    def _check_new_alias(self, alias: str, for_ca: bool) -> None:
+        check_key_alias(alias)
+        if alias.startswith(CA_KEY_PREFIX) and not for_ca:
+            raise InvalidInputError(
+                f"invalid key alias {alias!r}; aliases starting with {CA_KEY_PREFIX!r} are "
+                "reserved for CA keys, which `firmseal ca create` makes"
+            )
+        with self._ws.sessions() as session:
             if session.scalars(select(KeyRecord).where(KeyRecord.alias == alias)).first():
                 raise ConflictError(f"key alias {alias!r} already exists; choose another alias")
-        created = backend.create_key(spec)
+
+    def _save(self, alias: str, backend_name: str, created: CreatedKey) -> KeyRecord:
         record = KeyRecord(
             key_id=str(uuid.uuid4()),
             alias=alias,
             backend=backend_name,
             uri=created.uri,
-            spec=spec.value,
+            spec=created.spec.value,
             state=KeyState.ENABLED.value,
             public_key_der=created.public_key_der,
             created_at=self._ws.clock(),
@@ -74,9 +120,8 @@ class KeyService:
                 session.add(record)
         except IntegrityError:
             raise ConflictError(
-                f"key alias {alias!r} already exists; choose another alias"
+                f"key alias {alias!r} or URI {created.uri} is already recorded"
             ) from None
-        log.info("created key %s (%s, %s) as %s", alias, spec, backend_name, created.uri)
         return record
 
     def list_all(self) -> list[KeyRecord]:
@@ -98,11 +143,7 @@ class KeyService:
 
     def signer(self, record: KeyRecord, scheme: SignatureScheme) -> BackendSigner:
         """Return a signer for an Enabled key; raise if firmseal or the backend disabled it."""
-        if record.state != KeyState.ENABLED:
-            raise ConflictError(
-                f"key {record.alias!r} is {record.state}; enable it with "
-                f"`firmseal key enable {record.alias}` or use another key"
-            )
+        check_enabled(record)
         backend = self._ws.backend(record.backend)
         backend_state = backend.key_state(record.uri)
         if backend_state != KeyState.ENABLED:
@@ -113,7 +154,12 @@ class KeyService:
 
 
 def render_public_key(record: KeyRecord, output_format: str) -> bytes:
-    """Render a public key as PEM, DER, or a C array of the DER SubjectPublicKeyInfo."""
+    """Render a public key as PEM, DER, or source code for a bootloader.
+
+    `c` and `rust` are arrays of the key as MCUboot embeds it (the DER
+    SubjectPublicKeyInfo, or the PKCS#1 RSAPublicKey for RSA keys); `hash` is a C array of
+    the key hash MCUboot compares with an image's KEYHASH TLV.
+    """
     der = record.public_key_der
     if output_format == "der":
         return der
@@ -121,26 +167,71 @@ def render_public_key(record: KeyRecord, output_format: str) -> bytes:
         return load_public_key(der).public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-    if output_format == "c":
-        return _c_array(record, der).encode()
+    if output_format in ("c", "rust", "hash"):
+        return _source_code(record, output_format).encode()
     raise InvalidInputError(
         f"invalid public key format {output_format!r}; expected one of "
         f"{', '.join(PUBLIC_KEY_FORMATS)}"
     )
 
 
-def _c_array(record: KeyRecord, der: bytes) -> str:
-    identifier = re.sub(r"[^A-Za-z0-9_]", "_", record.alias)
-    if identifier[0].isdigit():
-        identifier = f"key_{identifier}"
-    rows = [
-        "    " + " ".join(f"0x{byte:02x}," for byte in der[offset : offset + 12])
-        for offset in range(0, len(der), 12)
-    ]
-    return (
-        f"/* firmseal key {record.alias} ({record.spec}): DER SubjectPublicKeyInfo,\n"
-        f" * SHA-256 fingerprint {fingerprint(record)} */\n"
-        f"const unsigned char {identifier}_public_key[] = {{\n"
-        + "\n".join(rows)
-        + f"\n}};\nconst unsigned int {identifier}_public_key_len = {len(der)};\n"
+def _identifier(alias: str) -> str:
+    identifier = re.sub(r"[^A-Za-z0-9_]", "_", alias)
+    return f"key_{identifier}" if identifier[0].isdigit() else identifier
+
+
+def _embedded_key(record: KeyRecord) -> tuple[bytes, str, McubootAlgorithm | None]:
+    """Return the key bytes a bootloader embeds, their description, and the MCUboot type."""
+    public_key = load_public_key(record.public_key_der)
+    try:
+        algorithm = algorithm_of_key(public_key)
+    except VerificationError:
+        return record.public_key_der, "DER SubjectPublicKeyInfo", None
+    if algorithm in (McubootAlgorithm.RSA_2048, McubootAlgorithm.RSA_3072):
+        return key_bytes(public_key), "DER PKCS#1 RSAPublicKey, as MCUboot embeds RSA", algorithm
+    return key_bytes(public_key), "DER SubjectPublicKeyInfo", algorithm
+
+
+def _source_code(record: KeyRecord, output_format: str) -> str:
+    data, description, algorithm = _embedded_key(record)
+    name = _identifier(record.alias)
+    if output_format == "hash":
+        hash_name = algorithm.hash_name if algorithm is not None else "sha256"
+        data = hashlib.new(hash_name, data).digest()
+        description = f"{hash_name.upper()} of the {description} (MCUboot KEYHASH)"
+        name = f"{name}_public_key_hash"
+    else:
+        name = f"{name}_public_key"
+    comment = f"firmseal key {record.alias} ({record.spec}): {description}"
+    if output_format == "rust":
+        return _rust_array(name.upper(), data, comment)
+    return _c_array(name, data, comment, fingerprint(record))
+
+
+def _byte_rows(data: bytes) -> str:
+    return "\n".join(
+        "    " + " ".join(f"0x{byte:02x}," for byte in data[offset : offset + 12])
+        for offset in range(0, len(data), 12)
     )
+
+
+def _c_array(name: str, data: bytes, comment: str, key_fingerprint: str) -> str:
+    return (
+        f"/* {comment},\n"
+        f" * SHA-256 fingerprint {key_fingerprint} */\n"
+        f"const unsigned char {name}[] = {{\n"
+        + _byte_rows(data)
+        + f"\n}};\nconst unsigned int {name}_len = {len(data)};\n"
+    )
+
+
+def _rust_array(name: str, data: bytes, comment: str) -> str:
+    return f"// {comment}\npub static {name}: &[u8] = &[\n" + _byte_rows(data) + "\n];\n"
+
+
+def check_enabled(record: KeyRecord) -> None:
+    if record.state != KeyState.ENABLED:
+        raise ConflictError(
+            f"key {record.alias!r} is {record.state}; enable it with "
+            f"`firmseal key enable {record.alias}` or use another key"
+        )

@@ -14,13 +14,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from firmseal.device.certificates import check_code_signing_usage, check_validity
 from firmseal.device.keys import public_key_der
 from firmseal.errors import ConflictError, InvalidInputError, NotFoundError
+from firmseal.formats import FORMATS
 from firmseal.formats.platforms import SigningPlatform, get_platform
 from firmseal.kms.base import KeySpec
 from firmseal.service.certificates import certificate_of, find_certificate
-from firmseal.service.keys import find_key
-from firmseal.service.names import check_profile_name
+from firmseal.service.keys import check_enabled, find_key
+from firmseal.service.names import CA_KEY_PREFIX, check_profile_name
 from firmseal.service.workspace import Workspace
 from firmseal.store.db import transaction
 from firmseal.store.models import KeyRecord, ProfileRecord, ProfileVersionRecord
@@ -61,7 +63,8 @@ def parse_validity(text: str) -> Validity:
     match = _VALIDITY.match(text.strip().upper())
     if not match:
         raise InvalidInputError(
-            f"invalid validity {text!r}; expected a number and a unit D, M or Y (e.g. 135M)"
+            f"invalid validity {text!r}; expected a number from 1 and a unit D, M or Y "
+            "(e.g. 135M), at most 100 years"
         )
     validity = Validity(_VALIDITY_TYPES[match.group(2)], int(match.group(1)))
     start = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -70,15 +73,23 @@ def parse_validity(text: str) -> Validity:
     return validity
 
 
+MAX_PARAM_VALUE = 1024
+
+
 def parse_params(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
     """Parse KEY=VALUE signing parameters; a repeated key keeps the last value."""
     params: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not re.match(r"^[A-Za-z0-9_.-]{1,64}$", key):
+        if not sep or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", key):
             raise InvalidInputError(
-                f"invalid signing parameter {pair!r}; expected KEY=VALUE with a key of letters, "
-                "digits, '_', '.' and '-'"
+                f"invalid signing parameter {pair[:80]!r}; expected KEY=VALUE with a key of "
+                "letters, digits, '_', '.' and '-'"
+            )
+        if len(value) > MAX_PARAM_VALUE or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise InvalidInputError(
+                f"invalid value for signing parameter {key}; expected at most "
+                f"{MAX_PARAM_VALUE} characters and no control characters"
             )
         params[key] = value
     return params
@@ -130,6 +141,7 @@ class ProfileService:
         platform = get_platform(platform_id)
         params = dict(params or {})
         _check_required_params(platform, params)
+        _validate_params(platform, params)
         validity = validity or Validity(*DEFAULT_VALIDITY)
         now = self._ws.clock()
         version = new_profile_version()
@@ -139,7 +151,7 @@ class ProfileService:
                 if existing is not None:
                     raise _name_taken(existing)
                 key_id, certificate_id = self._material(
-                    session, platform, key_name, certificate_name
+                    session, now, platform, key_name, certificate_name
                 )
                 session.add(
                     ProfileRecord(
@@ -181,7 +193,9 @@ class ProfileService:
             current = session.get(ProfileVersionRecord, (name, profile.current_version))
             assert current is not None
             platform = get_platform(profile.platform_id)
-            key_id, certificate_id = self._material(session, platform, key_name, certificate_name)
+            key_id, certificate_id = self._material(
+                session, self._ws.clock(), platform, key_name, certificate_name
+            )
             validity = Validity(current.validity_type, current.validity_value)
             params = json.loads(current.parameters_json)
             session.add(
@@ -244,12 +258,19 @@ class ProfileService:
     @staticmethod
     def _material(
         session: Session,
+        now: dt.datetime,
         platform: SigningPlatform,
         key_name: str,
         certificate_name: str | None,
     ) -> tuple[str, str | None]:
         """Check the key fits the platform and the certificate is for that key."""
         key = find_key(session, key_name)
+        if key.alias.startswith(CA_KEY_PREFIX):
+            raise InvalidInputError(
+                f"key {key.alias!r} is a CA key, which only signs certificates; create a "
+                "signing key with `firmseal key create`"
+            )
+        check_enabled(key)
         if KeySpec(key.spec) not in platform.key_specs:
             allowed = ", ".join(sorted(spec.value for spec in platform.key_specs))
             raise InvalidInputError(
@@ -259,11 +280,14 @@ class ProfileService:
         if certificate_name is None:
             return key.key_id, None
         record = find_certificate(session, certificate_name)
-        if public_key_der(certificate_of(record).public_key()) != key.public_key_der:
+        certificate = certificate_of(record)
+        if public_key_der(certificate.public_key()) != key.public_key_der:
             raise InvalidInputError(
                 f"certificate {record.name!r} is not for key {key.alias!r}; issue one with "
                 f"`firmseal cert issue NAME --ca CA --key {key.alias} --subject DN`"
             )
+        check_code_signing_usage(certificate)
+        check_validity(certificate, now)
         return key.key_id, record.certificate_id
 
 
@@ -276,7 +300,17 @@ def _check_required_params(platform: SigningPlatform, params: dict[str, str]) ->
         )
 
 
+def _validate_params(platform: SigningPlatform, params: dict[str, str]) -> None:
+    validate = getattr(FORMATS[platform.format_name], "validate_params", None)
+    if validate is not None:
+        validate(params)
+
+
 def _name_taken(existing: ProfileRecord) -> ConflictError:
+    if existing.status == ACTIVE:
+        return ConflictError(
+            f"signing profile {existing.name!r} already exists and is Active; choose another name"
+        )
     return ConflictError(
         f"signing profile name {existing.name!r} is already taken (status {existing.status}); "
         "profile names cannot be reused, even after cancellation, so choose another name"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,10 +16,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from firmseal.config import Settings
-from firmseal.errors import BackendError, KeyStoreError
+from firmseal.errors import BackendError, KeyStoreError, NotFoundError
 from firmseal.fsutil import write_new_secret
 from firmseal.kms.base import KeyBackend
-from firmseal.kms.local import LocalKeyStore, new_master_key_text, parse_master_key
+from firmseal.kms.local import CHECK_FILE, LocalKeyStore, new_master_key_text, parse_master_key
+from firmseal.kms.registry import BackendRegistry
 from firmseal.objects.local import LocalObjectStore
 from firmseal.store import db
 
@@ -32,7 +35,7 @@ def utc_now() -> dt.datetime:
 
 @dataclass
 class InitReport:
-    """What `init` did: nothing at all when the workspace was already current."""
+    """The changes `init` made: none when the workspace was already current."""
 
     home: Path
     database_url: str
@@ -61,18 +64,51 @@ def init_workspace(settings: Settings) -> InitReport:
     """Create the workspace or migrate its database to the newest schema; idempotent."""
     report = InitReport(home=settings.home, database_url=settings.database_url)
     report.created_home = _make_dirs(settings)
-    if settings.master_key_env is None and not settings.master_key_path.exists():
-        write_new_secret(settings.master_key_path, new_master_key_text())
-        report.created_master_key = True
-        log.info("created master key %s", settings.master_key_path)
-    engine = db.make_engine(settings.database_url)
-    try:
-        report.from_revision = db.current_revision(engine)
-        db.migrate(engine)
-        report.to_revision = db.head_revision(engine)
-    finally:
-        engine.dispose()
+    with _init_lock(settings.home):
+        report.created_master_key = _ensure_master_key(settings)
+        LocalKeyStore(settings.keys_dir, load_master_key(settings)).check_master_key()
+        engine = db.make_engine(settings.database_url)
+        try:
+            report.from_revision = db.current_revision(engine)
+            db.migrate(engine)
+            report.to_revision = db.head_revision(engine)
+        finally:
+            engine.dispose()
+        _restrict_sqlite_file(settings.database_url)
     return report
+
+
+def _ensure_master_key(settings: Settings) -> bool:
+    """Create master.key for a new key store; never replace one that keys depend on."""
+    if settings.master_key_env is not None or settings.master_key_path.exists():
+        return False
+    keys_dir = settings.keys_dir
+    if any(keys_dir.glob("*.key.json")) or (keys_dir / CHECK_FILE).exists():
+        raise KeyStoreError(
+            f"master key {settings.master_key_path} is missing but {keys_dir} contains keys "
+            "encrypted under it; restore master.key from a backup or set FIRMSEAL_MASTER_KEY. "
+            "A new master key could not decrypt those keys"
+        )
+    write_new_secret(settings.master_key_path, new_master_key_text())
+    log.info("created master key %s", settings.master_key_path)
+    return True
+
+
+@contextlib.contextmanager
+def _init_lock(home: Path) -> Iterator[None]:
+    """Serialise concurrent `init` runs on one workspace with an advisory file lock."""
+    with (home / ".init.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _restrict_sqlite_file(database_url: str) -> None:
+    path = Path(database_url.removeprefix("sqlite:///"))
+    if database_url.startswith("sqlite:///") and path.exists():
+        path.chmod(0o600)
 
 
 def load_master_key(settings: Settings) -> bytes:
@@ -98,14 +134,17 @@ class Workspace:
     sessions: sessionmaker[Session]
     objects: LocalObjectStore
     clock: Clock = utc_now
-    backends: dict[str, KeyBackend] = field(default_factory=dict)
+    backends: BackendRegistry = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.backends = BackendRegistry(self._open_local_store)
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock = utc_now) -> Workspace:
         """Open an initialised workspace; raise if `init` has not run or the schema is old."""
         sqlite_file = settings.database_url.removeprefix("sqlite:///")
         if sqlite_file != settings.database_url and not Path(sqlite_file).exists():
-            raise BackendError(
+            raise NotFoundError(
                 f"no firmseal workspace at {settings.home}; run `firmseal init` first"
             )
         engine = db.make_engine(settings.database_url)
@@ -114,8 +153,7 @@ class Workspace:
             engine.dispose()
             raise BackendError(
                 f"database schema is at revision {revision or 'none'}, expected "
-                f"{db.SCHEMA_HEAD}; "
-                "run `firmseal init` to migrate it"
+                f"{db.SCHEMA_HEAD}; run `firmseal init` to migrate it"
             )
         workspace = cls(
             settings=settings,
@@ -124,16 +162,21 @@ class Workspace:
             objects=LocalObjectStore(settings.objects_dir),
             clock=clock,
         )
-        workspace.backends["local"] = LocalKeyStore(settings.keys_dir, load_master_key(settings))
         return workspace
 
     def backend(self, name: str) -> KeyBackend:
-        try:
-            return self.backends[name]
-        except KeyError:
-            raise BackendError(
-                f"key backend {name!r} is not configured; configured: {', '.join(self.backends)}"
-            ) from None
+        """Return the key backend called `name`, opening it on first use.
+
+        Opening the local store loads and checks the master key, so commands that never
+        touch a private key (listing keys, exporting public keys) work without it. The
+        pkcs11 and aws-kms backends are built from the environment when first named.
+        """
+        return self.backends.backend(name)
+
+    def _open_local_store(self) -> LocalKeyStore:
+        store = LocalKeyStore(self.settings.keys_dir, load_master_key(self.settings))
+        store.check_master_key()
+        return store
 
     def new_tmp_dir(self, prefix: str) -> Path:
         return Path(tempfile.mkdtemp(prefix=prefix, dir=self.settings.tmp_dir))
@@ -143,7 +186,7 @@ class Workspace:
 
 
 def ensure_private(path: Path) -> None:
-    """Fail when a file that holds secrets is readable by others."""
+    """Raise when a file that contains secrets is readable by others."""
     mode = os.stat(path).st_mode & 0o777
     if mode & 0o077:
         raise KeyStoreError(f"{path} has mode {mode:o}; run `chmod 600 {path}`")

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 # The newest revision in migrations/versions. Every command that opens the workspace checks
 # the database against it. A constant spares that check the import of Alembic, about 0.1 s,
 # and tests/test_migrations.py checks that it equals Alembic's own head.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0004"
 # Alembic's default version table: one row whose version_num is the applied revision.
 _ALEMBIC_VERSION = table("alembic_version", column("version_num"))
 

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     ForeignKey,
@@ -97,6 +98,8 @@ class ProfileRecord(Base):
     platform_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime]
     canceled_at: Mapped[dt.datetime | None]
+    # Changes with every added or removed permission statement; None while there are none.
+    policy_revision_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class ProfileVersionRecord(Base):
@@ -114,6 +117,10 @@ class ProfileVersionRecord(Base):
     validity_type: Mapped[str] = mapped_column(String(8))
     parameters_json: Mapped[str] = mapped_column(Text, default="{}")
     created_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(256))
+    revocation_reason: Mapped[str | None] = mapped_column(Text)
+    revocation_effective_from: Mapped[dt.datetime | None]
 
     __table_args__ = (UniqueConstraint("version", name="uq_profile_version"),)
 
@@ -142,3 +149,63 @@ class JobRecord(Base):
     created_at: Mapped[dt.datetime] = mapped_column(index=True)
     completed_at: Mapped[dt.datetime | None]
     signature_expires_at: Mapped[dt.datetime | None]
+    # Set for jobs started through the API: StartSigningJob is idempotent on the token per
+    # requesting principal, and `request_hash` tells a retry from a different request under
+    # the same token.
+    client_request_token: Mapped[str | None] = mapped_column(String(64))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    destination_bucket: Mapped[str | None] = mapped_column(String(64))
+    destination_prefix: Mapped[str | None] = mapped_column(String(1024))
+    signed_object_key: Mapped[str | None] = mapped_column(String(1024))
+    payload_format: Mapped[str | None] = mapped_column(String(128))
+    # The signing worker that holds the job, until `lease_expires_at`.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[dt.datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    revoked_at: Mapped[dt.datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(256))
+    revocation_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint(
+            "requested_by", "client_request_token", name="uq_signing_jobs_requester_token"
+        ),
+    )
+
+
+class PrincipalRecord(Base):
+    """An API caller: a SigV4 access key id and its secret, sealed under the master key."""
+
+    __tablename__ = "principals"
+
+    principal_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    access_key_id: Mapped[str] = mapped_column(String(20), unique=True)
+    sealed_secret: Mapped[str] = mapped_column(Text)
+    admin: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime]
+
+
+class PermissionRecord(Base):
+    """A permission statement on a signing profile: who may do which action."""
+
+    __tablename__ = "profile_permissions"
+
+    profile_name: Mapped[str] = mapped_column(
+        ForeignKey("signing_profiles.name"), primary_key=True
+    )
+    statement_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    action: Mapped[str] = mapped_column(String(64))
+    principal: Mapped[str] = mapped_column(String(2048))
+    profile_version: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[dt.datetime]
+
+
+class TagRecord(Base):
+    """One tag on a resource, addressed by the resource's ARN."""
+
+    __tablename__ = "resource_tags"
+
+    resource_arn: Mapped[str] = mapped_column(String(512), primary_key=True)
+    tag_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tag_value: Mapped[str] = mapped_column(String(256))
