@@ -4,7 +4,7 @@ Each command runs as a child process under GNU time, which reports its peak resi
 size. The script records the wall time and prints the median of several runs. Before every
 timed run it reads the image once, so every tool starts with the image in the page cache.
 It also calls sync(2) first, so writeback left over from an earlier run is not charged to
-the next one.
+the next one, and waits until the rest of the machine is nearly idle (see --max-busy-cpus).
 
     python bench/bench_sign_verify.py [--sizes 1M,1G] [--runs 5] [--doc docs/benchmarks.md]
 
@@ -48,6 +48,7 @@ DOC_END = "<!-- bench_sign_verify.py: end generated section -->"
 SIZE_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
 GNU_TIME = "/usr/bin/time"
 QUIET_SECONDS = 3.0
+IDLE_PROBE_SECONDS = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +58,9 @@ class Sample:
     wall_s: float
     max_rss_kib: int
     cpu_s: float
+    # Busy CPU time of the rest of the machine while the child ran: other processes, and
+    # kernel threads and interrupts, some of which (writeback) work for the child.
+    other_cpu_s: float
 
 
 @dataclasses.dataclass
@@ -80,6 +84,10 @@ class Case:
     @property
     def median_cpu_s(self) -> float:
         return statistics.median(sample.cpu_s for sample in self.samples)
+
+    @property
+    def median_other_cpu_s(self) -> float:
+        return statistics.median(sample.other_cpu_s for sample in self.samples)
 
 
 class CommandFailedError(RuntimeError):
@@ -109,11 +117,13 @@ def run_measured(argv: Sequence[str], env: dict[str, str], stdout: Path | None =
         open(stdout or os.devnull, "wb") as out,
     ):
         timed = [GNU_TIME, "--format=%M", f"--output={rss.name}", *argv]
+        busy_before = machine_busy_seconds()
         start = time.perf_counter()
         child = subprocess.Popen(timed, env=env, stdout=out, stderr=errors)
         # wait4 reaps the child and returns the CPU time of it and its waited-for children.
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - start
+        busy = machine_busy_seconds() - busy_before
         child.returncode = os.waitstatus_to_exitcode(status)
         if child.returncode != 0:
             errors.seek(0)
@@ -122,7 +132,8 @@ def run_measured(argv: Sequence[str], env: dict[str, str], stdout: Path | None =
                 f"{shlex.join(argv)} exited {child.returncode}: {message or '(no output)'}"
             )
         max_rss_kib = int(rss.read().split()[-1])
-    return Sample(wall, max_rss_kib, usage.ru_utime + usage.ru_stime)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Sample(wall, max_rss_kib, cpu, max(0.0, busy - cpu))
 
 
 def run_quiet(argv: Sequence[str], env: dict[str, str], stdout: Path | None = None) -> None:
@@ -150,6 +161,32 @@ def warm_page_cache(path: Path) -> None:
 def settle() -> None:
     """Write back dirty pages from earlier runs, so no timed run pays for them."""
     os.sync()
+
+
+def machine_busy_seconds() -> float:
+    """Return the CPU time all CPUs have spent busy since boot, from /proc/stat."""
+    with open("/proc/stat") as stream:
+        fields = [int(value) for value in stream.readline().split()[1:]]
+    # The fields are user, nice, system, idle, iowait, irq, softirq, steal, guest, guest_nice.
+    # guest time is already counted in user, so only the first eight are summed.
+    busy_ticks = sum(fields[:8]) - fields[3] - fields[4]
+    return busy_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(max_busy_cpus: float, timeout_s: float) -> None:
+    """Wait until other processes use less than `max_busy_cpus` CPUs, or the timeout ends.
+
+    The benchmark machine may be shared. A run that starts while another process keeps a
+    CPU busy measures that process as much as the command, so each run waits for a quiet
+    second first. The table's "other CPU" column shows what load remained.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        before = machine_busy_seconds()
+        time.sleep(IDLE_PROBE_SECONDS)
+        busy_cpus = (machine_busy_seconds() - before) / IDLE_PROBE_SECONDS
+        if busy_cpus < max_busy_cpus or time.monotonic() > deadline:
+            return
 
 
 @dataclasses.dataclass
@@ -301,7 +338,14 @@ def remove_stored_sources(objects_dir: Path) -> None:
     time.sleep(QUIET_SECONDS)
 
 
-def bench_size(setup: Setup, label: str, size: int, runs: int) -> list[Case]:
+def bench_size(
+    setup: Setup,
+    label: str,
+    size: int,
+    runs: int,
+    max_busy_cpus: float,
+    idle_timeout_s: float,
+) -> list[Case]:
     image_dir = Path(tempfile.mkdtemp(prefix=f"image-{label}-", dir=setup.work))
     image = image_dir / f"image-{label}.bin"
     out_dir = image_dir / "out"
@@ -315,6 +359,7 @@ def bench_size(setup: Setup, label: str, size: int, runs: int) -> list[Case]:
             for case in cases:
                 warm_page_cache(image)
                 settle()
+                wait_until_idle(max_busy_cpus, idle_timeout_s)
                 case.samples.append(run_measured(case.argv, setup.env))
                 if case.tool == "firmseal" and case.operation == "sign":
                     remove_stored_sources(setup.objects_dir)
@@ -324,7 +369,9 @@ def bench_size(setup: Setup, label: str, size: int, runs: int) -> list[Case]:
     return cases
 
 
-def bench_startup(setup: Setup, runs: int) -> list[Case]:
+def bench_startup(
+    setup: Setup, runs: int, max_busy_cpus: float, idle_timeout_s: float
+) -> list[Case]:
     cases = [
         Case("-", "--version", "firmseal", [setup.firmseal, "--version"]),
         Case("-", "key list", "firmseal", [setup.firmseal, "key", "list"]),
@@ -332,6 +379,7 @@ def bench_startup(setup: Setup, runs: int) -> list[Case]:
     ]
     for _ in range(runs):
         for case in cases:
+            wait_until_idle(max_busy_cpus, idle_timeout_s)
             case.samples.append(run_measured(case.argv, setup.env))
     return cases
 
@@ -388,21 +436,23 @@ def _interpreter_of(script: str) -> str:
 
 
 def describe_machine(setup: Setup) -> list[tuple[str, str]]:
+    # hashlib, which hashes the image in firmseal, uses the OpenSSL that Python's ssl module
+    # reports. cryptography, which signs and verifies the digest, links its own.
     probe = (
-        "import cryptography, platform; "
+        "import cryptography, platform, ssl; "
         "from cryptography.hazmat.backends.openssl.backend import backend; "
-        "print(platform.python_version(), cryptography.__version__, "
+        "print(platform.python_version(), ssl.OPENSSL_VERSION, cryptography.__version__, "
         "backend.openssl_version_text(), sep='|')"
     )
     parts = _capture([_interpreter_of(setup.firmseal), "-c", probe]).split("|")
-    python_version, crypto_version, crypto_openssl = (parts + ["unknown"] * 3)[:3]
+    python_version, python_openssl, crypto_version, crypto_openssl = (parts + ["unknown"] * 4)[:4]
     return [
         ("CPUs (nproc)", str(len(os.sched_getaffinity(0)))),
         ("CPU model", _cpu_model()),
         ("RAM", f"{_memory_gib():.1f} GiB"),
         ("disk", _disk(setup.work)),
         ("kernel", platform.release()),
-        ("Python (firmseal)", python_version),
+        ("Python (firmseal)", f"{python_version}, hashlib on {python_openssl}"),
         ("cryptography", f"{crypto_version}, linked against {crypto_openssl}"),
         ("openssl CLI", _capture([setup.openssl, "version"])),
     ]
@@ -432,6 +482,7 @@ def result_rows(cases: list[Case]) -> list[list[str]]:
                 f"{case.median_wall_s:.3f}",
                 f"{min(walls):.3f}-{max(walls):.3f}",
                 f"{case.median_cpu_s:.3f}",
+                f"{case.median_other_cpu_s:.3f}",
                 f"{case.peak_rss_mib:.1f}",
                 ratio,
             ]
@@ -446,6 +497,7 @@ RESULT_HEADER = [
     "median wall (s)",
     "min-max wall (s)",
     "median CPU (s)",
+    "other CPU (s)",
     "peak RSS (MiB)",
     "vs openssl",
 ]
@@ -519,11 +571,13 @@ def markdown_section(
         command,
         "```",
         "",
-        markdown_table(["", ""], [[name, value] for name, value in machine]),
+        markdown_table(["machine", ""], [[name, value] for name, value in machine]),
         "",
-        f"Median of {runs} runs. Wall time and peak RSS are those of the child process "
-        "(`os.wait4`), so they include interpreter start-up and, for firmseal, opening the "
-        "workspace. CPU is user plus system time of the child.",
+        f"Median of {runs} runs. Wall time and peak RSS (from GNU time) are those of the "
+        "child process, so they include interpreter start-up and, for firmseal, opening the "
+        "workspace. CPU is the child's user plus system time. Other CPU is the rest of the "
+        "machine's busy time during the run: other processes, and kernel threads and "
+        "interrupts, some of which (writeback, I/O completion) work for the child.",
         "",
         markdown_table(RESULT_HEADER, result_rows(cases)),
         "",
@@ -571,7 +625,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="Comma-separated image sizes with a K, M or G suffix (default: 1M,1G).",
     )
     parser.add_argument(
-        "--runs", type=int, default=5, help="Runs of each command; the median is reported."
+        "--runs",
+        type=int,
+        default=5,
+        help="Runs of each command; the median is reported (default: 5).",
     )
     parser.add_argument(
         "--work-dir",
@@ -585,9 +642,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="Markdown file whose generated benchmark section is replaced with the results.",
     )
     parser.add_argument(
-        "--firmseal", default=default_firmseal(), help="firmseal executable to measure."
+        "--firmseal",
+        default=default_firmseal(),
+        help="firmseal executable to measure (default: the one beside this Python, else PATH).",
     )
     parser.add_argument("--openssl", default="openssl", help="openssl executable to compare.")
+    parser.add_argument(
+        "--max-busy-cpus",
+        type=float,
+        default=0.2,
+        help="Before each run, wait until the rest of the machine keeps fewer CPUs busy than "
+        "this (default: 0.2).",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=60.0,
+        help="Seconds to wait for that before running anyway (default: 60).",
+    )
+
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -602,8 +675,10 @@ def run_benchmark(args: argparse.Namespace, report: Callable[[str], None]) -> No
         machine = describe_machine(setup)
         cases: list[Case] = []
         for label, size in args.sizes:
-            cases += bench_size(setup, label, size, args.runs)
-        startup = bench_startup(setup, args.runs)
+            cases += bench_size(
+                setup, label, size, args.runs, args.max_busy_cpus, args.idle_timeout
+            )
+        startup = bench_startup(setup, args.runs, args.max_busy_cpus, args.idle_timeout)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -622,7 +697,10 @@ def run_benchmark(args: argparse.Namespace, report: Callable[[str], None]) -> No
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if not os.access(GNU_TIME, os.X_OK):
-        print(f"error: {GNU_TIME} not found; install GNU time (apt-get install time)")
+        print(
+            f"error: {GNU_TIME} not found; install GNU time (apt-get install time)",
+            file=sys.stderr,
+        )
         return 1
     try:
         run_benchmark(args, print)

@@ -9,9 +9,10 @@ release the GIL for large buffers, so the two run in parallel.
 Whole, aligned buffers are written with O_DIRECT where the file system accepts it (Linux).
 The stored copy is kept for the record and is rarely read back, so it should not fill the
 page cache and evict what other processes use. On the 2-vCPU virtual machine measured in
-docs/benchmarks.md, buffered writes of 1 GiB also cost 1 to 3 s of system time, spent
-faulting in fresh page-cache memory, which O_DIRECT avoids. The last partial buffer, and
-everything after a `flush`, is written through the page cache instead. O_DIRECT does not
+docs/benchmarks.md, a buffered write of 1 GiB also cost about 1 to 3 s of system time,
+spent faulting in fresh page-cache memory, which O_DIRECT avoids. A partial buffer, at the
+end or at a `flush`, is written through the page cache when its length is not aligned, and
+so is everything after it, because the file offset is then unaligned. O_DIRECT does not
 replace `fsync`: the caller still calls `sync` before it publishes the file.
 """
 
