@@ -600,3 +600,16 @@ def test_mcuboot_digest_rejects_malformed_hex(ready: Cli, tmp_path: Path) -> Non
     )
     assert "invalid Intel HEX in" in error_line(result.stderr)
     assert not (tmp_path / "app.digest").exists()
+
+
+def test_stored_copy_must_be_whole(tmp_path: Path) -> None:
+    from firmseal.errors import BackendError
+    from firmseal.objects.local import ObjectVersion
+    from firmseal.service.jobs import _check_stored_whole
+
+    source = tmp_path / "fw.bin"
+    source.write_bytes(b"\x01" * 100)
+    with source.open("rb") as stream:
+        _check_stored_whole(source, stream, ObjectVersion("b", "k", "v", 100))
+        with pytest.raises(BackendError, match="stored 60 of the 100 bytes"):
+            _check_stored_whole(source, stream, ObjectVersion("b", "k", "v", 60))

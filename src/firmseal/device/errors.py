@@ -1,4 +1,4 @@
-"""Why an image failed verification. Every check raises a subclass of `VerificationError`."""
+"""Verification failures: every check raises a subclass of `VerificationError`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a format receives and returns when it signs one image."""
+"""The inputs and outputs of a format that signs one image."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class ImageInput:
 
 @dataclass
 class SignContext:
-    """Where and how to write the artifacts of one signing job."""
+    """The output folder, signing parameters and job id of one signing job."""
 
     out_dir: Path
     params: Mapping[str, str]
@@ -48,7 +48,7 @@ class SignContext:
 
 @dataclass
 class SignResult:
-    """What a format produced: the digest it signed, the signature and the files written."""
+    """A format's output: the digest it signed, the signature and the files written."""
 
     digest: bytes
     signature: bytes

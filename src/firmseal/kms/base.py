@@ -32,7 +32,7 @@ class KeyState(enum.StrEnum):
 
 
 class SignatureScheme(enum.StrEnum):
-    """How a digest becomes a signature.
+    """The scheme that turns a digest into a signature.
 
     ECDSA signatures are DER-encoded (RFC 3279 Ecdsa-Sig-Value). RSA-PSS uses MGF1 with the
     same hash and a salt as long as the digest; RSA PKCS#1 v1.5 is for X.509 certificates.
@@ -105,7 +105,7 @@ class KeyBackend(Protocol):
 
 
 class Signer(Protocol):
-    """One key and one scheme, as a format sees them."""
+    """One key and one scheme, the view of a key that a format gets."""
 
     @property
     def scheme(self) -> SignatureScheme: ...

@@ -184,6 +184,7 @@ class JobService:
                     result = FORMATS[run.platform.format_name].sign(image, run.signer, context)
                 _check_targets(result.files, out_dir)
                 stored = pending.commit()
+                _check_stored_whole(source, stream, stored)
         except BaseException:
             pending.abort()
             shutil.rmtree(staging, ignore_errors=True)
@@ -313,6 +314,20 @@ class JobService:
         with self._ws.sessions() as session:
             query = select(JobRecord).order_by(JobRecord.created_at.desc()).limit(limit)
             return list(session.scalars(query))
+
+
+def _check_stored_whole(source: Path, stream: BinaryIO, stored: ObjectVersion) -> None:
+    """Raise unless the stored copy is as long as the source, so it is what was signed.
+
+    A format must read its first pass to the end, and the file must not change while it is
+    signed; either mistake would leave a stored copy that differs from the signed image.
+    """
+    size = os.fstat(stream.fileno()).st_size
+    if stored.size != size:
+        raise BackendError(
+            f"stored {stored.size} of the {size} bytes of {source}; the file changed while it "
+            "was signed, or the format did not read it whole. Sign it again"
+        )
 
 
 def _check_targets(staged: list[Path], out_dir: Path) -> None:

@@ -150,15 +150,15 @@ class JobRecord(Base):
     completed_at: Mapped[dt.datetime | None]
     signature_expires_at: Mapped[dt.datetime | None]
     # Set for jobs started through the API: StartSigningJob is idempotent on the token per
-    # requesting principal, and `request_hash` tells a retry from a different request under
-    # the same token.
+    # requesting principal, and `request_hash` distinguishes a retry from a different request
+    # under the same token.
     client_request_token: Mapped[str | None] = mapped_column(String(64))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     destination_bucket: Mapped[str | None] = mapped_column(String(64))
     destination_prefix: Mapped[str | None] = mapped_column(String(1024))
     signed_object_key: Mapped[str | None] = mapped_column(String(1024))
     payload_format: Mapped[str | None] = mapped_column(String(128))
-    # The signing worker that holds the job, until `lease_expires_at`.
+    # The signing worker that has leased the job, until `lease_expires_at`.
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[dt.datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
