@@ -422,7 +422,10 @@ def test_database_url_password_redacted() -> None:
     assert redact_url("postgresql://ci@db/fs") == "postgresql://ci@db/fs"
 
 
-def test_sigterm_marks_job_failed_and_cleans_up(ready: Cli, tmp_path: Path) -> None:
+def start_big_sign(
+    ready: Cli, tmp_path: Path, stderr: int
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start `firmseal sign` on a 1.5 GiB image in a child; return it and its out folder."""
     ready("key", "create", "dm", "--spec", "ECC_NIST_P256")
     ready(
         "profile",
@@ -451,10 +454,20 @@ def test_sigterm_marks_job_failed_and_cleans_up(ready: Cli, tmp_path: Path) -> N
             str(out),
         ],
         env={**os.environ, "FIRMSEAL_HOME": str(ready.home)},
-        stderr=subprocess.PIPE,
+        stderr=stderr,
     )
+    return process, out
+
+
+def test_sigterm_marks_job_failed_and_cleans_up(ready: Cli, tmp_path: Path) -> None:
+    process, out = start_big_sign(ready, tmp_path, subprocess.PIPE)
+    # Wait for the running-job marker: it is written after the job row's commit, so the
+    # signal lands while the image is being signed.
+    running = ready.home / "tmp" / "running"
     deadline = time.monotonic() + 60
-    while not job_rows(ready.home) and time.monotonic() < deadline and process.poll() is None:
+    while (
+        not list(running.glob("*.json")) and time.monotonic() < deadline and process.poll() is None
+    ):
         time.sleep(0.01)
     if process.poll() is not None:
         pytest.skip("signing finished before SIGTERM could be sent")
@@ -505,36 +518,7 @@ def test_closed_pipe_ends_by_sigpipe(ready: Cli) -> None:
 def test_sigkill_leftovers_cleaned_by_next_sign(
     ready: Cli, firmware: Path, tmp_path: Path
 ) -> None:
-    ready("key", "create", "dm", "--spec", "ECC_NIST_P256")
-    ready(
-        "profile",
-        "put",
-        "dm_p",
-        "--platform",
-        "AWSIoTDeviceManagement-SHA256-ECDSA",
-        "--key",
-        "dm",
-    )
-    big = tmp_path / "big.bin"
-    with big.open("wb") as stream:
-        stream.truncate(1536 * 1024 * 1024)
-    out = tmp_path / "out"
-    out.mkdir()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "firmseal.cli",
-            "sign",
-            "--profile",
-            "dm_p",
-            str(big),
-            "--out-dir",
-            str(out),
-        ],
-        env={**os.environ, "FIRMSEAL_HOME": str(ready.home)},
-        stderr=subprocess.DEVNULL,
-    )
+    process, out = start_big_sign(ready, tmp_path, subprocess.DEVNULL)
     running = ready.home / "tmp" / "running"
     deadline = time.monotonic() + 60
     while (
