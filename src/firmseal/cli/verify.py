@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +34,7 @@ from firmseal.errors import FirmsealError, InvalidInputError
 from firmseal.formats import intelhex
 from firmseal.kms.base import load_public_key
 from firmseal.pki.certificates import load_certificates
+from firmseal.service.local_images import is_intel_hex, open_file
 
 _MAX_SIGNATURE_FILE = 64 * 1024
 # The largest flat image a HEX file given to verify may describe: the largest platform limit.
@@ -268,18 +268,8 @@ def verify_command(
 @contextlib.contextmanager
 def _open_image(file: Path) -> Iterator[BinaryIO]:
     """Open the image to verify; Intel HEX is decoded to the flat image that was signed."""
-    try:
-        mode = file.stat().st_mode
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read image {file}: {exc.strerror}") from None
-    if not stat.S_ISREG(mode):
-        raise InvalidInputError(f"image {file} is not a regular file")
-    try:
-        stream = file.open("rb")
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read image {file}: {exc.strerror}") from None
-    with stream:
-        if file.suffix.lower() not in intelhex.HEX_SUFFIXES:
+    with open_file(file, "image") as stream:
+        if not is_intel_hex(file):
             yield stream
             return
         with tempfile.TemporaryFile() as flat:

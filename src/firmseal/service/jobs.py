@@ -10,7 +10,6 @@ import logging
 import os
 import shutil
 import socket
-import stat
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from firmseal.kms.base import Signer
 from firmseal.objects.local import ObjectVersion, PendingObject, TeeReader
 from firmseal.service.abandoned import RunningJob, find_abandoned, marked_running, remove_leftovers
 from firmseal.service.keys import KeyService
-from firmseal.service.local_images import is_intel_hex
+from firmseal.service.local_images import is_intel_hex, open_file
 from firmseal.service.profiles import ACTIVE, ProfileService, ProfileView, Validity
 from firmseal.service.workspace import Workspace
 from firmseal.store.db import transaction
@@ -68,30 +67,6 @@ class SignRequest:
     out_dir: Path
     overrides: dict[str, str]
     requested_by: str
-
-
-def _open_source(path: Path) -> BinaryIO:
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise InvalidInputError(f"source file {path} not found") from None
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read source file {path}: {exc.strerror}") from None
-    if stat.S_ISDIR(mode):
-        raise InvalidInputError(f"source {path} is a directory; expected a file")
-    if not stat.S_ISREG(mode):
-        # Devices and FIFOs have no size to check against the platform limit, and a FIFO
-        # without a writer would block forever.
-        raise InvalidInputError(f"source {path} is not a regular file; expected a firmware image")
-    try:
-        stream = path.open("rb")
-    except FileNotFoundError:
-        raise InvalidInputError(f"source file {path} not found") from None
-    except IsADirectoryError:
-        raise InvalidInputError(f"source {path} is a directory; expected a file") from None
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read source file {path}: {exc.strerror}") from None
-    return stream
 
 
 def _check_size(path: Path, size: int, platform: SigningPlatform) -> None:
@@ -139,7 +114,7 @@ class JobService:
         if not os.access(request.out_dir, os.W_OK):
             raise InvalidInputError(f"output folder {request.out_dir} is not writable")
 
-        with _open_source(request.source) as stream:
+        with open_file(request.source, "source") as stream:
             is_hex = is_intel_hex(request.source)
             size = os.fstat(stream.fileno()).st_size
             if not is_hex:

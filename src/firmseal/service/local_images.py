@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,23 +18,30 @@ from firmseal.errors import InvalidInputError
 from firmseal.formats import intelhex
 from firmseal.formats.base import ImageInput
 
-HEX_SUFFIXES = (".hex", ".ihex", ".ihx")
-
 
 def open_file(path: Path, role: str = "image") -> BinaryIO:
+    """Open a regular file for reading; `role` names it in errors ("image", "source")."""
     try:
-        return path.open("rb")
+        mode = path.stat().st_mode
     except FileNotFoundError:
         raise InvalidInputError(f"{role} file {path} not found") from None
-    except IsADirectoryError:
-        raise InvalidInputError(f"{role} {path} is a directory; expected a file") from None
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {role} file {path}: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise InvalidInputError(f"{role} {path} is a directory; expected a file")
+    if not stat.S_ISREG(mode):
+        # Devices and FIFOs have no size to check against a limit, and a FIFO without a
+        # writer would block forever.
+        raise InvalidInputError(f"{role} {path} is not a regular file; expected a firmware image")
+    try:
+        return path.open("rb")
     except OSError as exc:
         raise InvalidInputError(f"cannot read {role} file {path}: {exc.strerror}") from None
 
 
 def is_intel_hex(path: Path) -> bool:
     """Return True for a file named like Intel HEX; its records are checked when decoded."""
-    return path.suffix.lower() in HEX_SUFFIXES
+    return path.suffix.lower() in intelhex.HEX_SUFFIXES
 
 
 @contextlib.contextmanager
