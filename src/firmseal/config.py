@@ -12,8 +12,8 @@ import platformdirs
 from firmseal.errors import InvalidInputError
 
 DEFAULT_REGION = "us-east-1"
-# The account id that ARNs carry when none is configured. It is AWS's documentation example
-# id, so it cannot collide with a real account.
+# The account id that ARNs carry when none is configured: the example id of AWS's
+# documentation, so a reader does not mistake it for a real account.
 DEFAULT_ACCOUNT_ID = "123456789012"
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -22,7 +22,7 @@ _PARTITION = re.compile(r"^aws(-[a-z]+)*$")
 
 @dataclass(frozen=True)
 class Settings:
-    """Where the workspace lives and which names its ARNs carry."""
+    """The workspace location and the partition, region and account its ARNs carry."""
 
     home: Path
     database_url: str

@@ -1,6 +1,6 @@
 """Every MCUboot platform signs with keys in SoftHSM2 and in the KMS endpoint.
 
-The format only asks the backend for one signature over a digest, so imgtool must accept
+The format only requests from the backend for one signature over a digest, so imgtool must accept
 an image whether the key lives in the local store, a PKCS#11 token or KMS.
 """
 

@@ -144,7 +144,7 @@ def cancel_signing_profile(call: Call) -> None:
 
 def list_signing_profiles(call: Call) -> dict[str, Any]:
     params = call.params
-    # A non-admin sees only the profiles that some permission statement grants it.
+    # A non-admin gets only the profiles that some permission statement grants it.
     granted_to = None
     if not call.principal.admin:
         granted_to = principal_names(call.principal, call.settings.account_id)

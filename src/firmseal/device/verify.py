@@ -34,7 +34,7 @@ MAX_SIGNED_OBJECT_BYTES = 24 * 1024 * 1024
 
 @dataclass(frozen=True)
 class TrustAnchor:
-    """What the device has embedded: a public key, or CA certificates (or a pinned signer)."""
+    """The device's embedded trust: a public key, or CA certificates (or a pinned signer)."""
 
     public_key: PublicKeyTypes | None = None
     certificates: tuple[x509.Certificate, ...] = ()

@@ -224,7 +224,7 @@ class AwsKmsBackend:
     def _new_client(self, region: str | None) -> KMSClient:
         """Create a client without botocore's own retries, which `_call` replaces.
 
-        The caller holds `self._lock`, because boto3 sessions are not thread-safe.
+        The caller has acquired `self._lock`, because boto3 sessions are not thread-safe.
         """
         if self._session is None:
             self._session = boto3.session.Session()
