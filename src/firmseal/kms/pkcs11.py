@@ -166,7 +166,8 @@ class Pkcs11Backend:
         parsed = parse_uri(uri)
         # Only token, object, id and type are matched. Every other RFC 7512 attribute (token
         # identification other than the label, library and slot attributes, query and vendor
-        # attributes) is rejected rather than ignored, so a URI never matches more keys than it names.
+        # attributes) is rejected rather than ignored, so a URI never matches more keys than
+        # it names.
         unsupported = [*parsed.path, *parsed.query]
         if unsupported:
             raise InvalidInputError(
